@@ -1,0 +1,63 @@
+using System.Text.Json.Serialization;
+
+namespace Agents;
+
+/// <summary>What a conversation is doing.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ConversationStatus>))]
+public enum ConversationStatus
+{
+    /// <summary>No run is active.</summary>
+    [JsonStringEnumMemberName("idle")]
+    Idle,
+
+    /// <summary>A run is active.</summary>
+    [JsonStringEnumMemberName("running")]
+    Running,
+
+    /// <summary>A run is active and waits for the user's answer to an <c>input.requested</c>.</summary>
+    [JsonStringEnumMemberName("waiting")]
+    Waiting,
+}
+
+/// <summary>How a run ended.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<RunOutcome>))]
+public enum RunOutcome
+{
+    /// <summary>The agent answered.</summary>
+    [JsonStringEnumMemberName("completed")]
+    Completed,
+
+    /// <summary>The run failed; <c>run.failed</c> says why.</summary>
+    [JsonStringEnumMemberName("failed")]
+    Failed,
+
+    /// <summary>The user cancelled the run.</summary>
+    [JsonStringEnumMemberName("cancelled")]
+    Cancelled,
+}
+
+/// <summary>A conversation as the contract shows it.</summary>
+/// <param name="Id">The conversation id.</param>
+/// <param name="Title">Its title.</param>
+/// <param name="Status">What it is doing.</param>
+/// <param name="CreatedAt">When it was created.</param>
+/// <param name="UpdatedAt">When its last event was appended.</param>
+/// <param name="LastSeq">The seq of its last durable event; 0 when it has none.</param>
+/// <param name="LastRunOutcome">How its last finished run ended; null before any.</param>
+[GenerateSerializer, Immutable, Alias("agents.ConversationInfo")]
+public sealed record ConversationInfo(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Title,
+    [property: Id(2)] ConversationStatus Status,
+    [property: Id(3)] DateTimeOffset CreatedAt,
+    [property: Id(4)] DateTimeOffset UpdatedAt,
+    [property: Id(5)] long LastSeq,
+    [property: Id(6)] RunOutcome? LastRunOutcome);
+
+/// <summary>A page of a conversation's log.</summary>
+/// <param name="Events">Events in ascending seq.</param>
+/// <param name="LastSeq">The conversation's last durable seq, so a reader knows whether to page on.</param>
+[GenerateSerializer, Immutable, Alias("agents.EventPage")]
+public sealed record EventPage(
+    [property: Id(0)] IReadOnlyList<Events.EventEnvelope> Events,
+    [property: Id(1)] long LastSeq);

@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Agents.Grains.Agent;
+
+/// <summary>How the agent loop behaves; bound from <c>Agent</c>.</summary>
+public sealed class AgentOptions
+{
+    public const string SectionName = "Agent";
+
+    /// <summary>The most model calls one run may make before it fails with <c>max_steps</c>.</summary>
+    [Range(1, 1_000)]
+    public int MaxSteps { get; set; } = 24;
+
+    /// <summary>The longest user message, in UTF-16 characters (the contract's <c>Agent:MaxMessageChars</c>).</summary>
+    [Range(1, 10_000_000)]
+    public int MaxMessageChars { get; set; } = 32_768;
+
+    /// <summary>Tools (matched on the end of their name) that wait for the user's approval before they run.</summary>
+    public string[] RequireApproval { get; set; } = ["make_reservation"];
+
+    /// <summary>The system prompt of every model call.</summary>
+    public string SystemPrompt { get; set; } =
+        "You are a capable assistant that works for the user over many steps. Use the tools you are offered; " +
+        "ask the user with ask_user when you need a decision only they can make. Be concise.";
+
+    /// <summary>Streamed text is appended at most this long after it arrives; chunks within it merge into one delta.</summary>
+    public TimeSpan DeltaFlushWindow { get; set; } = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>A snapshot of the conversation's state is stored every this many events.</summary>
+    [Range(10, 1_000_000)]
+    public int SnapshotEvery { get; set; } = 500;
+
+    /// <summary>How long one tool call may take before it fails with <c>timeout</c>.</summary>
+    public TimeSpan ToolTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The period of the timer that keeps a running conversation's activation alive and its loop going.</summary>
+    public TimeSpan KeepAlivePeriod { get; set; } = TimeSpan.FromSeconds(30);
+}

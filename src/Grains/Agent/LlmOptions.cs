@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Agents.Grains.Agent;
+
+/// <summary>Which model the agent talks to; bound from <c>Llm</c>.</summary>
+public sealed class LlmOptions
+{
+    public const string SectionName = "Llm";
+
+    /// <summary><c>Demo</c> (built in, offline; the default) or <c>OpenAI</c> (any OpenAI-compatible endpoint).</summary>
+    [Required]
+    public string Provider { get; set; } = "Demo";
+
+    /// <summary>For <c>OpenAI</c>: the API base, including <c>/v1</c>.</summary>
+    public Uri? Endpoint { get; set; }
+
+    /// <summary>For <c>OpenAI</c>: the model id.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>For <c>OpenAI</c>: the key; from configuration or the environment only, never logged.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>For <c>Demo</c>: how fast it streams; 0 streams as fast as it can.</summary>
+    [Range(0, 1_000_000)]
+    public double DemoTokensPerSecond { get; set; } = 30;
+
+    /// <summary>For <c>Demo</c>: how long each demo tool takes, so a person sees the step happen.</summary>
+    public TimeSpan DemoToolLatency { get; set; } = TimeSpan.FromMilliseconds(400);
+}

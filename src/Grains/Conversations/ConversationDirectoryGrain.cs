@@ -1,0 +1,28 @@
+using Agents.Grains.Storage;
+using Orleans.Concurrency;
+
+namespace Agents.Grains.Conversations;
+
+/// <summary>Answers questions across conversations from the store, so listing activates no conversation.</summary>
+[StatelessWorker]
+internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, IConversationDirectoryGrain
+{
+    private const int MaxList = 500;
+
+    public async Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int limit, CancellationToken cancellationToken = default)
+    {
+        var rows = await store.ListConversationsAsync(userId, Math.Clamp(limit, 1, MaxList), cancellationToken);
+        return rows.Select(r => r.ToInfo()).ToList();
+    }
+
+    public async Task<string?> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        var row = await store.GetConversationAsync(conversationId, cancellationToken);
+        if (row is null || row.Owner != userId)
+        {
+            throw ConversationException.NotFound($"conversation {conversationId} not found");
+        }
+
+        return (await store.ReadTranscriptAsync(conversationId, cancellationToken))?.Transcript;
+    }
+}

@@ -1,0 +1,884 @@
+using System.Text;
+using System.Text.Json;
+using Agents.Events;
+using Agents.Grains.Agent;
+using Agents.Grains.Agent.Tools;
+using Agents.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.SemanticKernel;
+using Microsoft.SemanticKernel.ChatCompletion;
+using Orleans.Concurrency;
+using Orleans.Streams;
+
+namespace Agents.Grains.Conversations;
+
+/// <summary>
+/// A conversation: the single writer of its log and the owner of its agent loop.
+/// <para>
+/// Reentrant so that sends, answers, cancels and reads interleave with a running loop; every change of state
+/// happens in a turn of the grain, so seqs stay gapless without locks. An event is applied to the state when
+/// appended, and published or returned only once it is durable.
+/// </para>
+/// </summary>
+[Reentrant]
+internal sealed partial class ConversationGrain(
+    IEventStore store,
+    EventLogWriter writer,
+    Kernel kernel,
+    IOptions<AgentOptions> agentOptions,
+    TimeProvider time,
+    ILogger<ConversationGrain> logger) : Grain, IConversationGrain
+{
+    private const int ReadPageSize = 1_000;
+    private static readonly PromptExecutionSettings ModelSettings = new()
+    {
+        FunctionChoiceBehavior = FunctionChoiceBehavior.Auto(autoInvoke: false),
+    };
+
+    private readonly AgentOptions _options = agentOptions.Value;
+    private readonly Queue<(Task Durable, EventEnvelope[] Events)> _unpublished = new();
+    private ConversationState _state = new();
+    private bool _exists;
+    private IAsyncStream<EventEnvelope[]>? _stream;
+    private long _durableSeq;
+    private long _snapshotSeq;
+    private Task _lastAppend = Task.CompletedTask;
+    private Task _publisher = Task.CompletedTask;
+    private Task _loop = Task.CompletedTask;
+    private CancellationTokenSource? _loopCancellation;
+    private IGrainTimer? _keepAlive;
+    private Exception? _broken;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _stream = this.GetStreamProvider(AgentNames.StreamProvider)
+            .GetStream<EventEnvelope[]>(StreamId.Create(AgentNames.ConversationStreamNamespace, Id));
+        _state.Id = Id;
+
+        var row = await store.GetConversationAsync(Id, cancellationToken);
+        if (row is null)
+        {
+            return;
+        }
+
+        _exists = true;
+        _state = await LoadStateAsync(row, cancellationToken);
+        _durableSeq = _state.LastSeq;
+        if (_state.ActiveRun is { IsWaiting: false })
+        {
+            // The activation that ran this run is gone (a crash, a restart, a failover): pick it up.
+            StartLoop(resume: true);
+        }
+        else if (_state.ActiveRun is not null)
+        {
+            StartKeepAlive();
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        LogDeactivating(Id, reason.ReasonCode);
+        _loopCancellation?.Cancel();
+        // Let what was appended become durable, so the next activation reads it rather than racing it.
+        await Task.WhenAny(Task.WhenAll(_loop, _publisher), Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
+        _keepAlive?.Dispose();
+    }
+
+    public async Task<ConversationInfo> CreateAsync(string userId, CreateConversation command, CancellationToken cancellationToken = default)
+    {
+        ThrowIfBroken();
+        RequireUser(userId);
+        if (_exists)
+        {
+            throw ConversationException.Conflict($"conversation {Id} already exists");
+        }
+
+        if (command.Text is not null)
+        {
+            ValidateText(command.Text);
+        }
+
+        ValidateClientMessageId(command.ClientMessageId);
+        var title = command.Title?.Trim();
+        if (title is { Length: > 200 })
+        {
+            throw ConversationException.TooLarge("title is longer than 200 characters");
+        }
+
+        var now = Now();
+        _exists = true;
+        _state.Owner = userId;
+        _state.Title = !string.IsNullOrEmpty(title) ? title : TitleFrom(command.Text);
+        _state.CreatedAt = now;
+        _state.UpdatedAt = now;
+
+        if (command.Text is null)
+        {
+            await writer.AppendAsync(new AppendBatch(Id, [], ToRecord()));
+        }
+        else
+        {
+            await StartRunAsync(command.Text, command.ClientMessageId);
+        }
+
+        return Info();
+    }
+
+    public async Task<long> SendMessageAsync(string userId, SendMessage command, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        ValidateText(command.Text);
+        ValidateClientMessageId(command.ClientMessageId);
+        if (command.ClientMessageId is { } clientId && _state.ClientMessages.TryGetValue(clientId, out var first))
+        {
+            if (first.Text != command.Text)
+            {
+                throw ConversationException.Conflict($"clientMessageId {clientId} was already used with another text");
+            }
+
+            await _lastAppend;
+            return first.Seq;
+        }
+
+        if (_state.ActiveRun is { } run)
+        {
+            // Recorded now; the loop hands it to the model at its next step.
+            var appended = await AppendAsync(run.RunId, new UserMessageSent(Ids.NewMessageId(), command.Text, command.ClientMessageId));
+            return appended[0].Seq;
+        }
+
+        return await StartRunAsync(command.Text, command.ClientMessageId);
+    }
+
+    public async Task<long> RespondAsync(string userId, Respond command, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        if (!Ids.IsValid(command.RequestId))
+        {
+            throw ConversationException.InvalidArgument("requestId must be 1-64 characters of [A-Za-z0-9_-]");
+        }
+
+        if (_state.ClosedRequests.Contains(command.RequestId))
+        {
+            throw ConversationException.Conflict($"request {command.RequestId} was already answered or its run has ended");
+        }
+
+        var run = _state.ActiveRun;
+        var call = run?.PendingCalls.Find(c => c.RequestId == command.RequestId)
+            ?? throw ConversationException.NotFound($"no open request {command.RequestId} in conversation {Id}");
+        if (call.RequestKind == InputKinds.Approval && command.Approved is null)
+        {
+            throw ConversationException.InvalidArgument("an approval needs approved: true or false");
+        }
+
+        if (call.RequestKind == InputKinds.Question && string.IsNullOrWhiteSpace(command.Text))
+        {
+            throw ConversationException.InvalidArgument("a question needs a text answer");
+        }
+
+        if (command.Text is not null)
+        {
+            ValidateText(command.Text);
+        }
+
+        var appended = await AppendAsync(run!.RunId, new InputReceived(command.RequestId, command.Approved, command.Text));
+        StartLoop(resume: false);
+        return appended[0].Seq;
+    }
+
+    public async Task CancelAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        if (_state.ActiveRun is not { } run)
+        {
+            return;
+        }
+
+        _loopCancellation?.Cancel();
+        await _loop;
+        // The loop may have ended the run on its own meanwhile; close it only if it is still the same one.
+        if (_state.ActiveRun?.RunId == run.RunId)
+        {
+            await CloseRunAsync(run, new RunCancelled(), InterruptReasons.Cancelled, new ErrorInfo("cancelled", "The run was cancelled."));
+        }
+    }
+
+    public async Task<EventPage> GetEventsAsync(string userId, long afterSeq, int limit, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        if (afterSeq < 0)
+        {
+            throw ConversationException.InvalidArgument("afterSeq must not be negative");
+        }
+
+        if (limit is < 1 or > ReadPageSize)
+        {
+            throw ConversationException.InvalidArgument($"limit must be between 1 and {ReadPageSize}");
+        }
+
+        var events = await store.ReadEventsAsync(Id, afterSeq, limit, cancellationToken);
+        var lastSeq = Math.Max(_durableSeq, events.Count > 0 ? events[^1].Seq : 0);
+        return new EventPage(events, lastSeq);
+    }
+
+    public Task<ConversationInfo> GetInfoAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        return Task.FromResult(Info());
+    }
+
+    public Task WakeAsync(CancellationToken cancellationToken = default)
+    {
+        if (_exists && _state.ActiveRun is { IsWaiting: false } && _loop.IsCompleted)
+        {
+            StartLoop(resume: true);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task<long> StartRunAsync(string text, string? clientMessageId)
+    {
+        var runId = Ids.NewRunId();
+        var appended = await AppendAsync(runId, new UserMessageSent(Ids.NewMessageId(), text, clientMessageId), new RunStarted());
+        StartLoop(resume: false);
+        return appended[0].Seq;
+    }
+
+    // ---- The agent loop ------------------------------------------------------------------------------------
+
+    private void StartLoop(bool resume)
+    {
+        if (!_loop.IsCompleted || _broken is not null || _state.ActiveRun is null)
+        {
+            return;
+        }
+
+        _loopCancellation?.Dispose();
+        _loopCancellation = new CancellationTokenSource();
+        StartKeepAlive();
+        _loop = RunLoopAsync(resume, _loopCancellation.Token);
+    }
+
+    private void StartKeepAlive() =>
+        _keepAlive ??= this.RegisterGrainTimer(
+            OnKeepAliveAsync,
+            new GrainTimerCreationOptions(_options.KeepAlivePeriod, _options.KeepAlivePeriod) { KeepAlive = true, Interleave = true });
+
+    private Task OnKeepAliveAsync(CancellationToken cancellationToken)
+    {
+        if (_state.ActiveRun is null)
+        {
+            // Idle: let the activation be collected like any other.
+            _keepAlive?.Dispose();
+            _keepAlive = null;
+        }
+        else if (_state.ActiveRun is { IsWaiting: false } && _loop.IsCompleted && _broken is null)
+        {
+            // A run without a loop (it stopped on an error it could not record): take it up again.
+            StartLoop(resume: true);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task RunLoopAsync(bool resume, CancellationToken cancellationToken)
+    {
+        // Return to the caller first: the loop runs in later turns of this activation.
+        await Task.Yield();
+        RunState? run = null;
+        try
+        {
+            if (resume && _state.ActiveRun is { } resumed)
+            {
+                await ResumeAsync(resumed);
+            }
+
+            while ((run = _state.ActiveRun) is not null && !run.IsWaiting)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (run.PendingCalls.Count > 0)
+                {
+                    await SettleNextCallAsync(run, cancellationToken);
+                }
+                else if (run.ModelSteps >= _options.MaxSteps)
+                {
+                    await AppendAsync(run.RunId, new RunFailed(new ErrorInfo("max_steps", $"The run reached its limit of {_options.MaxSteps} model steps.")));
+                }
+                else
+                {
+                    await ModelStepAsync(run, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled by the user (CancelAsync closes the run) or by deactivation (the next activation resumes).
+        }
+        catch (Exception ex) when (_broken is null && run is not null && _state.ActiveRun == run)
+        {
+            LogRunFailed(ex, Id, run.RunId);
+            var error = ex is ModelException
+                ? new ErrorInfo("model_error", $"The model call failed: {ex.InnerException?.Message ?? ex.Message}")
+                : new ErrorInfo("internal_error", "The run failed on an unexpected error; see the service log.");
+            await CloseRunAsync(run, new RunFailed(error), InterruptReasons.ModelError, error);
+        }
+        catch (Exception ex)
+        {
+            LogLoopStopped(ex, Id);
+        }
+    }
+
+    private async Task ResumeAsync(RunState run)
+    {
+        var events = new List<ConversationEvent>();
+        if (run.OpenMessage is { } open)
+        {
+            events.Add(new MessageInterrupted(open.MessageId, InterruptReasons.Restart));
+        }
+
+        if (run.PendingCalls.FirstOrDefault() is { } call && MayHaveStarted(call) && !IsIdempotent(call.Name))
+        {
+            events.Add(new ToolResultReturned(call.CallId, call.Name, null,
+                new ErrorInfo("interrupted", "The service restarted while this tool was running; it was not run again, so its effect is unknown.")));
+        }
+
+        events.Add(new RunResumed(InterruptReasons.Restart));
+        LogResuming(Id, run.RunId);
+        await AppendAsync(run.RunId, [.. events]);
+    }
+
+    private async Task ModelStepAsync(RunState run, CancellationToken cancellationToken)
+    {
+        var history = ChatHistoryBuilder.Build(_state, _options.SystemPrompt);
+        var chat = kernel.GetRequiredService<IChatCompletionService>();
+        var messageId = Ids.NewMessageId();
+        var text = new StringBuilder();
+        var calls = new ToolCallAccumulator();
+        var deltas = new DeltaBuffer(this, run.RunId, messageId, _options.DeltaFlushWindow);
+        TokenUsage? usage = null;
+        try
+        {
+            await using var stream = chat.GetStreamingChatMessageContentsAsync(history, ModelSettings, kernel, cancellationToken)
+                .GetAsyncEnumerator(cancellationToken);
+            while (await MoveNextAsync(stream))
+            {
+                var chunk = stream.Current;
+                if (chunk.Metadata?.TryGetValue(DemoChatCompletionService.ProgressMetadataKey, out var progress) == true && progress is string line)
+                {
+                    deltas.Flush();
+                    Append(run.RunId, new ProgressReported(line));
+                }
+
+                if (!string.IsNullOrEmpty(chunk.Content))
+                {
+                    text.Append(chunk.Content);
+                    deltas.Add(chunk.Content);
+                }
+
+                calls.Add(chunk.Items);
+                usage = UsageReader.Read(chunk.Metadata) ?? usage;
+            }
+        }
+        catch
+        {
+            deltas.Discard();
+            throw;
+        }
+
+        deltas.Flush();
+        if (usage is not null)
+        {
+            run.Usage = run.Usage is null ? usage : run.Usage + usage;
+        }
+
+        var events = new List<ConversationEvent>();
+        if (text.Length > 0 || calls.Count == 0)
+        {
+            events.Add(new AssistantMessageCompleted(messageId, text.ToString()));
+        }
+
+        var usedIds = new HashSet<string>(_state.CallIds);
+        foreach (var (modelCallId, name, arguments) in calls.Build())
+        {
+            var callId = modelCallId is not null && Ids.IsValid(modelCallId) && usedIds.Add(modelCallId) ? modelCallId : Ids.NewCallId();
+            usedIds.Add(callId);
+            var (json, problem) = ValidateArguments(arguments);
+            events.Add(new ToolCalled(callId, name, json));
+            problem ??= FindTool(name) is null ? new ErrorInfo("unknown_tool", $"There is no tool named '{name}'.") : null;
+            if (problem is not null)
+            {
+                // The model gets the error as the call's result and carries on.
+                events.Add(new ToolResultReturned(callId, name, null, problem));
+            }
+        }
+
+        // A message that arrived while the model was answering still needs an answer: one more step.
+        if (calls.Count == 0 && run.Deferred.Count == 0)
+        {
+            events.Add(new RunCompleted(run.Usage));
+        }
+
+        await AppendAsync(run.RunId, [.. events]);
+
+        async ValueTask<bool> MoveNextAsync(IAsyncEnumerator<StreamingChatMessageContent> enumerator)
+        {
+            try
+            {
+                return await enumerator.MoveNextAsync();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw new ModelException(ex);
+            }
+        }
+    }
+
+    private async Task SettleNextCallAsync(RunState run, CancellationToken cancellationToken)
+    {
+        var call = run.PendingCalls[0];
+        var shortName = ToolNames.ShortName(call.Name);
+        var isQuestion = shortName == UserInputPlugin.AskUser;
+        if (isQuestion || RequiresApproval(shortName))
+        {
+            if (call.RequestId is null)
+            {
+                var (kind, prompt) = isQuestion
+                    ? (InputKinds.Question, QuestionIn(call.Arguments))
+                    : (InputKinds.Approval, $"Allow {shortName} with {call.Arguments}?");
+                await AppendAsync(run.RunId, new InputRequested(Ids.NewRequestId(), kind, prompt, call.CallId, call.Name, call.Arguments));
+                return;
+            }
+
+            if (!call.Answered)
+            {
+                return;
+            }
+
+            if (isQuestion)
+            {
+                await AppendAsync(run.RunId, new ToolResultReturned(call.CallId, call.Name, JsonSerializer.Serialize(call.AnswerText ?? ""), null));
+                return;
+            }
+
+            if (call.Approved != true)
+            {
+                var remark = string.IsNullOrWhiteSpace(call.AnswerText) ? "" : $" They said: {call.AnswerText}";
+                await AppendAsync(run.RunId, new ToolResultReturned(call.CallId, call.Name, null, new ErrorInfo("denied", $"The user denied this call.{remark}")));
+                return;
+            }
+        }
+
+        var result = await InvokeToolAsync(call, cancellationToken);
+        await AppendAsync(run.RunId, result);
+    }
+
+    private async Task<ToolResultReturned> InvokeToolAsync(PendingCall call, CancellationToken cancellationToken)
+    {
+        if (FindTool(call.Name) is not { } function)
+        {
+            return new ToolResultReturned(call.CallId, call.Name, null, new ErrorInfo("unknown_tool", $"There is no tool named '{call.Name}'."));
+        }
+
+        var arguments = ChatHistoryBuilder.ParseArguments(call.Arguments);
+        arguments[ToolCall.CallIdArgument] = call.CallId;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ToolTimeout);
+        try
+        {
+            var result = await function.InvokeAsync(kernel, arguments, timeout.Token);
+            var value = result.GetValue<object>();
+            var json = value is null ? "null" : JsonSerializer.Serialize(value, value.GetType(), AgentJson.Options);
+            return new ToolResultReturned(call.CallId, call.Name, json, null);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            return new ToolResultReturned(call.CallId, call.Name, null, new ErrorInfo("timeout", $"The tool did not finish within {_options.ToolTimeout}."));
+        }
+        catch (Exception ex)
+        {
+            var cause = ex is KernelException && ex.InnerException is not null ? ex.InnerException : ex;
+            LogToolFailed(cause, Id, call.Name);
+            return new ToolResultReturned(call.CallId, call.Name, null, new ErrorInfo("tool_error", cause.Message));
+        }
+    }
+
+    /// <summary>Closes what the run left open, then appends its terminal event.</summary>
+    private async Task CloseRunAsync(RunState run, ConversationEvent terminal, string interruptReason, ErrorInfo openCallError)
+    {
+        var events = new List<ConversationEvent>();
+        if (run.OpenMessage is { } open)
+        {
+            events.Add(new MessageInterrupted(open.MessageId, interruptReason));
+        }
+
+        events.AddRange(run.PendingCalls.Select(c => new ToolResultReturned(c.CallId, c.Name, null, openCallError)));
+        events.Add(terminal);
+        await AppendAsync(run.RunId, [.. events]);
+    }
+
+    private KernelFunction? FindTool(string name)
+    {
+        var (plugin, function) = ToolNames.Split(name);
+        if (plugin is not null)
+        {
+            return kernel.Plugins.TryGetFunction(plugin, function, out var found) ? found : null;
+        }
+
+        return kernel.Plugins.SelectMany(p => p).FirstOrDefault(f => f.Name == function);
+    }
+
+    private bool RequiresApproval(string shortName) =>
+        _options.RequireApproval.Any(t => string.Equals(t, shortName, StringComparison.OrdinalIgnoreCase));
+
+    private bool IsIdempotent(string name) =>
+        FindTool(name)?.UnderlyingMethod?.IsDefined(typeof(IdempotentAttribute), inherit: false) == true;
+
+    private bool MayHaveStarted(PendingCall call)
+    {
+        var shortName = ToolNames.ShortName(call.Name);
+        return shortName != UserInputPlugin.AskUser && (!RequiresApproval(shortName) || call.Approved == true);
+    }
+
+    private static (string Json, ErrorInfo? Problem) ValidateArguments(string arguments)
+    {
+        if (string.IsNullOrWhiteSpace(arguments))
+        {
+            return ("{}", null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(arguments);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                ? (document.RootElement.GetRawText(), null)
+                : ("{}", new ErrorInfo("invalid_arguments", "The arguments must be a JSON object."));
+        }
+        catch (JsonException ex)
+        {
+            return ("{}", new ErrorInfo("invalid_arguments", $"The arguments are not valid JSON: {ex.Message}"));
+        }
+    }
+
+    private static string QuestionIn(string arguments)
+    {
+        using var document = JsonDocument.Parse(arguments);
+        return document.RootElement.TryGetProperty("question", out var q) && q.ValueKind == JsonValueKind.String
+            ? q.GetString()!
+            : "The agent needs your input.";
+    }
+
+    // ---- The log ------------------------------------------------------------------------------------------
+
+    private async Task<EventEnvelope[]> AppendAsync(string? runId, params ConversationEvent[] events)
+    {
+        var envelopes = Append(runId, events);
+        var durable = _lastAppend;
+        try
+        {
+            await durable;
+        }
+        catch (Exception ex)
+        {
+            // Before anyone else runs: nothing may be appended on top of a write that failed.
+            Break(ex);
+            throw;
+        }
+
+        _durableSeq = Math.Max(_durableSeq, envelopes[^1].Seq);
+        return envelopes;
+    }
+
+    /// <summary>
+    /// Gives the events their seqs and applies them now; they become durable in order and are published after.
+    /// </summary>
+    private EventEnvelope[] Append(string? runId, params ConversationEvent[] events)
+    {
+        ThrowIfBroken();
+        var at = Now();
+        var envelopes = new EventEnvelope[events.Length];
+        var terminal = false;
+        for (var i = 0; i < events.Length; i++)
+        {
+            envelopes[i] = new EventEnvelope(_state.LastSeq + 1, Id, runId, at, events[i]);
+            _state.Apply(envelopes[i]);
+            terminal |= EventTypes.IsTerminal(events[i].Type);
+        }
+
+        SnapshotRecord? snapshot = null;
+        if (_state.LastSeq - _snapshotSeq >= _options.SnapshotEvery)
+        {
+            snapshot = new SnapshotRecord(Id, _state.LastSeq, JsonSerializer.Serialize(_state, AgentJson.Options));
+            _snapshotSeq = _state.LastSeq;
+        }
+
+        var transcript = terminal ? Transcripts.Build(_state) : null;
+        var durable = writer.AppendAsync(new AppendBatch(Id, envelopes, ToRecord(), snapshot, transcript));
+        _lastAppend = durable;
+        _unpublished.Enqueue((durable, envelopes));
+        if (_publisher.IsCompleted)
+        {
+            _publisher = PublishAsync();
+        }
+
+        return envelopes;
+    }
+
+    private async Task PublishAsync()
+    {
+        while (_unpublished.TryPeek(out var next))
+        {
+            try
+            {
+                await next.Durable;
+            }
+            catch (Exception ex)
+            {
+                Break(ex);
+                return;
+            }
+
+            _unpublished.Dequeue();
+            var events = next.Events;
+            // Whatever else became durable meanwhile goes out in the same message.
+            while (_unpublished.TryPeek(out var more) && more.Durable.IsCompletedSuccessfully)
+            {
+                _unpublished.Dequeue();
+                events = [.. events, .. more.Events];
+            }
+
+            _durableSeq = Math.Max(_durableSeq, events[^1].Seq);
+            await PublishWithRetryAsync(events);
+        }
+    }
+
+    private async Task PublishWithRetryAsync(EventEnvelope[] events)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _stream!.OnNextAsync(events);
+                return;
+            }
+            catch (Exception ex) when (attempt < 4)
+            {
+                LogPublishRetry(ex, Id, events[0].Seq, attempt);
+                await Task.Delay(delay);
+                delay *= 4;
+            }
+            catch (Exception ex)
+            {
+                // Stored, so not lost: watchers see the seq jump and read the gap from the store.
+                LogPublishFailed(ex, Id, events[0].Seq, events[^1].Seq);
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A write failed for good: the state in memory is ahead of the log. Stop, and let the next activation
+    /// rebuild from what is stored.
+    /// </summary>
+    private void Break(Exception ex)
+    {
+        if (_broken is not null)
+        {
+            return;
+        }
+
+        _broken = ex;
+        _unpublished.Clear();
+        LogBroken(ex, Id);
+        _loopCancellation?.Cancel();
+        DeactivateOnIdle();
+    }
+
+    private async Task<ConversationState> LoadStateAsync(ConversationRecord row, CancellationToken cancellationToken)
+    {
+        ConversationState? state = null;
+        if (await store.ReadSnapshotAsync(Id, cancellationToken) is { } snapshot)
+        {
+            try
+            {
+                state = JsonSerializer.Deserialize<ConversationState>(snapshot.State, AgentJson.Options);
+                _snapshotSeq = snapshot.Seq;
+            }
+            catch (JsonException ex)
+            {
+                LogSnapshotUnreadable(ex, Id);
+            }
+        }
+
+        state ??= new ConversationState { Id = Id, Owner = row.Owner, Title = row.Title, CreatedAt = row.CreatedAt, UpdatedAt = row.CreatedAt };
+        while (true)
+        {
+            var page = await store.ReadEventsAsync(Id, state.LastSeq, ReadPageSize, cancellationToken);
+            foreach (var e in page)
+            {
+                state.Apply(e);
+            }
+
+            if (page.Count < ReadPageSize)
+            {
+                return state;
+            }
+        }
+    }
+
+    // ---- Helpers ------------------------------------------------------------------------------------------
+
+    private ConversationRecord ToRecord() =>
+        new(Id, _state.Owner, _state.Title, _state.Status, _state.CreatedAt, _state.UpdatedAt, _state.LastSeq, _state.LastRunOutcome);
+
+    private ConversationInfo Info() =>
+        new(Id, _state.Title, _state.Status, _state.CreatedAt, _state.UpdatedAt, _durableSeq, _state.LastRunOutcome);
+
+    private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    private void ThrowIfBroken()
+    {
+        if (_broken is not null)
+        {
+            throw new InvalidOperationException($"Conversation {Id} is reloading after a storage failure; retry.", _broken);
+        }
+    }
+
+    private void RequireOwner(string userId)
+    {
+        ThrowIfBroken();
+        RequireUser(userId);
+        if (!_exists || !string.Equals(_state.Owner, userId, StringComparison.Ordinal))
+        {
+            throw ConversationException.NotFound($"conversation {Id} not found");
+        }
+    }
+
+    private static void RequireUser(string userId)
+    {
+        if (string.IsNullOrWhiteSpace(userId))
+        {
+            throw ConversationException.InvalidArgument("a user is required");
+        }
+    }
+
+    private void ValidateText(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw ConversationException.InvalidArgument("text must not be empty");
+        }
+
+        if (text.Length > _options.MaxMessageChars)
+        {
+            throw ConversationException.TooLarge($"text has {text.Length} characters; the limit is {_options.MaxMessageChars}");
+        }
+    }
+
+    private static void ValidateClientMessageId(string? clientMessageId)
+    {
+        if (clientMessageId is not null && (clientMessageId.Length is 0 or > 128))
+        {
+            throw ConversationException.InvalidArgument("clientMessageId must be 1-128 characters");
+        }
+    }
+
+    private static string TitleFrom(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return "New conversation";
+        }
+
+        var line = text.Trim().Split('\n')[0].Trim();
+        return line.Length <= 60 ? line : string.Concat(line.AsSpan(0, 57), "...");
+    }
+
+    /// <summary>
+    /// Merges streamed text for at most the flush window, so a fast model costs one event per window,
+    /// not one per token, and a slow one is shown as it comes.
+    /// </summary>
+    private sealed class DeltaBuffer(ConversationGrain grain, string runId, string messageId, TimeSpan window)
+    {
+        private readonly StringBuilder _pending = new();
+        private int _generation;
+
+        public void Add(string text)
+        {
+            var wasEmpty = _pending.Length == 0;
+            _pending.Append(text);
+            if (window <= TimeSpan.Zero)
+            {
+                Flush();
+            }
+            else if (wasEmpty)
+            {
+                _ = FlushLaterAsync(_generation);
+            }
+        }
+
+        public void Flush()
+        {
+            _generation++;
+            if (_pending.Length == 0)
+            {
+                return;
+            }
+
+            grain.Append(runId, new MessageDeltaStreamed(messageId, _pending.ToString()));
+            _pending.Clear();
+        }
+
+        public void Discard()
+        {
+            _generation++;
+            _pending.Clear();
+        }
+
+        private async Task FlushLaterAsync(int generation)
+        {
+            await Task.Delay(window);
+            if (generation == _generation)
+            {
+                Flush();
+            }
+        }
+    }
+
+    private sealed class ModelException(Exception inner) : Exception(inner.Message, inner);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conversation {ConversationId} resumes run {RunId}")]
+    private partial void LogResuming(string conversationId, string runId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: run {RunId} failed")]
+    private partial void LogRunFailed(Exception exception, string conversationId, string runId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: the loop stopped")]
+    private partial void LogLoopStopped(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conversation {ConversationId}: tool {Tool} failed")]
+    private partial void LogToolFailed(Exception exception, string conversationId, string tool);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: publishing from seq {Seq} failed (attempt {Attempt})")]
+    private partial void LogPublishRetry(Exception exception, string conversationId, long seq, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Conversation {ConversationId}: events {FirstSeq}-{LastSeq} are stored but could not be published")]
+    private partial void LogPublishFailed(Exception exception, string conversationId, long firstSeq, long lastSeq);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Conversation {ConversationId}: an append failed; reloading from the log")]
+    private partial void LogBroken(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: snapshot unreadable; replaying the whole log")]
+    private partial void LogSnapshotUnreadable(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId} deactivating: {Reason}")]
+    private partial void LogDeactivating(string conversationId, DeactivationReasonCode reason);
+}

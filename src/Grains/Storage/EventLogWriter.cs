@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Agents.Grains.Storage;
+
+/// <summary>
+/// Group commit for every conversation on this silo: one loop takes everything pending (up to a cap),
+/// writes it in one transaction and then completes each waiting append. At low load an append costs one
+/// commit; under load the batches grow by themselves, with no timer.
+/// </summary>
+public sealed partial class EventLogWriter : BackgroundService
+{
+    private readonly Channel<PendingAppend> _pending = Channel.CreateUnbounded<PendingAppend>(
+        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+
+    private readonly IEventStore _store;
+    private readonly StorageOptions _options;
+    private readonly ILogger<EventLogWriter> _logger;
+    private long _commits;
+    private long _events;
+
+    public EventLogWriter(IEventStore store, IOptions<StorageOptions> options, ILogger<EventLogWriter> logger)
+    {
+        _store = store;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <summary>Commits so far (for benchmarks).</summary>
+    public long Commits => Interlocked.Read(ref _commits);
+
+    /// <summary>Events written so far (for benchmarks).</summary>
+    public long EventsWritten => Interlocked.Read(ref _events);
+
+    /// <summary>
+    /// Queues a batch; the task completes once it is durably stored, in the order appends were queued.
+    /// </summary>
+    public Task AppendAsync(AppendBatch batch)
+    {
+        var pending = new PendingAppend(batch, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_pending.Writer.TryWrite(pending))
+        {
+            return Task.FromException(new InvalidOperationException("The event log writer has stopped."));
+        }
+
+        return pending.Completion.Task;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var reader = _pending.Reader;
+        var batch = new List<PendingAppend>();
+        // Keep writing after stop is requested until the channel is drained, so accepted appends are not dropped.
+        while (await reader.WaitToReadAsync(CancellationToken.None))
+        {
+            var events = 0;
+            while (events < _options.MaxEventsPerCommit && reader.TryRead(out var next))
+            {
+                batch.Add(next);
+                events += next.Batch.Events.Count;
+            }
+
+            await CommitAsync(batch, events);
+            batch.Clear();
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _pending.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task CommitAsync(List<PendingAppend> batch, int events)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                await _store.AppendAsync(batch.ConvertAll(p => p.Batch));
+                Interlocked.Increment(ref _commits);
+                Interlocked.Add(ref _events, events);
+                foreach (var p in batch)
+                {
+                    p.Completion.TrySetResult();
+                }
+
+                return;
+            }
+            catch (Exception ex) when (batch.Count > 1 && IsConflict(ex))
+            {
+                // One conversation's conflict must not fail the others: commit each alone.
+                foreach (var p in batch)
+                {
+                    await CommitAsync([p], p.Batch.Events.Count);
+                }
+
+                return;
+            }
+            catch (Exception ex) when (!IsConflict(ex) && stopwatch.Elapsed + delay < _options.CommitRetryBudget)
+            {
+                LogCommitRetry(ex, batch.Count, delay);
+                await Task.Delay(delay);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
+            catch (Exception ex)
+            {
+                LogCommitFailed(ex, batch.Count);
+                foreach (var p in batch)
+                {
+                    p.Completion.TrySetException(ex);
+                }
+
+                return;
+            }
+        }
+    }
+
+    // A duplicate (conversation, seq) means a second writer for one conversation: never retry that.
+    private static bool IsConflict(Exception ex) =>
+        ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } // SQLITE_CONSTRAINT
+        || ex.GetType().Name == "PostgresException" && ex.Message.StartsWith("23505", StringComparison.Ordinal);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Commit of {Appends} appends failed; retrying in {Delay}")]
+    private partial void LogCommitRetry(Exception exception, int appends, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Commit of {Appends} appends failed for good")]
+    private partial void LogCommitFailed(Exception exception, int appends);
+
+    private sealed record PendingAppend(AppendBatch Batch, TaskCompletionSource Completion);
+}

@@ -1,0 +1,78 @@
+using Agents.Events;
+
+namespace Agents.Grains.Storage;
+
+/// <summary>
+/// The durable home of conversations: their event logs, snapshots, rows and transcripts.
+/// One contract, one implementation per database.
+/// </summary>
+public interface IEventStore
+{
+    /// <summary>Creates or upgrades the schema; safe to call on every start.</summary>
+    Task MigrateAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Writes every batch in one transaction: all of it is stored, or none of it.
+    /// A batch whose seqs are already taken fails the whole call (it means two writers for one conversation).
+    /// </summary>
+    Task AppendAsync(IReadOnlyList<AppendBatch> batches, CancellationToken cancellationToken = default);
+
+    /// <summary>Up to <paramref name="limit"/> events with seq above <paramref name="afterSeq"/>, ascending.</summary>
+    Task<IReadOnlyList<EventEnvelope>> ReadEventsAsync(string conversationId, long afterSeq, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The conversation's row, or null.</summary>
+    Task<ConversationRecord?> GetConversationAsync(string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>The owner's conversations, most recently updated first.</summary>
+    Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Ids of the conversations whose last run has not ended.</summary>
+    Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The latest snapshot of the conversation, or null.</summary>
+    Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>The stored transcript of the conversation, or null.</summary>
+    Task<TranscriptRecord?> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>What one conversation writes in one go: events and, with them, its row, a snapshot and its transcript.</summary>
+/// <param name="ConversationId">The conversation.</param>
+/// <param name="Events">Events with consecutive seqs, possibly none.</param>
+/// <param name="Conversation">The conversation's row as of the last event.</param>
+/// <param name="Snapshot">A snapshot as of the last event, now and then.</param>
+/// <param name="Transcript">The transcript, when a run ended.</param>
+public sealed record AppendBatch(
+    string ConversationId,
+    IReadOnlyList<EventEnvelope> Events,
+    ConversationRecord Conversation,
+    SnapshotRecord? Snapshot = null,
+    TranscriptRecord? Transcript = null);
+
+/// <summary>A row of the <c>conversations</c> table.</summary>
+public sealed record ConversationRecord(
+    string Id,
+    string Owner,
+    string Title,
+    ConversationStatus Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    long LastSeq,
+    RunOutcome? LastRunOutcome)
+{
+    /// <summary>The contract's view of the row.</summary>
+    public ConversationInfo ToInfo() => new(Id, Title, Status, CreatedAt, UpdatedAt, LastSeq, LastRunOutcome);
+}
+
+/// <summary>The conversation's state folded up to <paramref name="Seq"/>, as JSON.</summary>
+public sealed record SnapshotRecord(string ConversationId, long Seq, string State);
+
+/// <summary>The transcript of a conversation's finished runs, as JSON.</summary>
+public sealed record TranscriptRecord(
+    string ConversationId,
+    string Owner,
+    string Title,
+    RunOutcome? Outcome,
+    long LastSeq,
+    DateTimeOffset UpdatedAt,
+    string Transcript);

@@ -1,0 +1,52 @@
+namespace Agents.Grains.Storage;
+
+/// <summary>
+/// The SQLite schema as an append-only list of migrations: version N is <c>Migrations[N - 1]</c>.
+/// Never edit a shipped migration; add the next one.
+/// </summary>
+internal static class SqliteSchema
+{
+    public static readonly IReadOnlyList<string> Migrations =
+    [
+        """
+        CREATE TABLE conversations (
+            id           TEXT    NOT NULL PRIMARY KEY,
+            owner        TEXT    NOT NULL,
+            title        TEXT    NOT NULL,
+            status       TEXT    NOT NULL,
+            created_at   INTEGER NOT NULL,
+            updated_at   INTEGER NOT NULL,
+            last_seq     INTEGER NOT NULL,
+            last_outcome TEXT    NULL
+        );
+        CREATE INDEX ix_conversations_owner_updated ON conversations (owner, updated_at DESC);
+        CREATE INDEX ix_conversations_unfinished ON conversations (status) WHERE status <> 'idle';
+
+        CREATE TABLE events (
+            conversation_id TEXT    NOT NULL,
+            seq             INTEGER NOT NULL,
+            run_id          TEXT    NULL,
+            type            TEXT    NOT NULL,
+            at              INTEGER NOT NULL,
+            data            TEXT    NOT NULL,
+            PRIMARY KEY (conversation_id, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE snapshots (
+            conversation_id TEXT    NOT NULL PRIMARY KEY,
+            seq             INTEGER NOT NULL,
+            state           TEXT    NOT NULL
+        );
+
+        CREATE TABLE transcripts (
+            conversation_id TEXT    NOT NULL PRIMARY KEY,
+            owner           TEXT    NOT NULL,
+            title           TEXT    NOT NULL,
+            outcome         TEXT    NULL,
+            last_seq        INTEGER NOT NULL,
+            updated_at      INTEGER NOT NULL,
+            transcript      TEXT    NOT NULL
+        );
+        """,
+    ];
+}

@@ -1,0 +1,111 @@
+using Agents.Events;
+using Agents.Grains.Agent;
+using Agents.Grains.Storage;
+using Agents.Silo;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.SemanticKernel.ChatCompletion;
+
+[assembly: AssemblyFixture(typeof(Agents.Grains.Tests.SiloFixture))]
+
+namespace Agents.Grains.Tests;
+
+/// <summary>
+/// One real silo for the test assembly, wired exactly as the service wires it, on a real SQLite file,
+/// with the scripted model in place of the Demo model.
+/// </summary>
+public sealed class SiloFixture : IAsyncLifetime
+{
+    private IHost? _host;
+
+    public string Directory { get; } = TestEnvironment.NewTempDirectory();
+
+    internal ScriptedChatModel Model => _host!.Services.GetRequiredService<ScriptedChatModel>();
+
+    public IGrainFactory Grains => _host!.Services.GetRequiredService<IGrainFactory>();
+
+    public IClusterClient Client => _host!.Services.GetRequiredService<IClusterClient>();
+
+    public IEventStore Store => _host!.Services.GetRequiredService<IEventStore>();
+
+    public const int MaxSteps = 6;
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Agents"] = $"Data Source={Path.Combine(Directory, "agents.db")}",
+            ["Orleans:SiloPort"] = TestEnvironment.FreePort().ToString(),
+            ["Orleans:GatewayPort"] = TestEnvironment.FreePort().ToString(),
+            ["Llm:DemoTokensPerSecond"] = "0",
+            ["Llm:DemoToolLatency"] = "00:00:00",
+            ["Agent:MaxSteps"] = MaxSteps.ToString(),
+            ["Agent:SnapshotEvery"] = "20",
+            ["Agent:MaxMessageChars"] = "1000",
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSingleton<DemoChatCompletionService>();
+        builder.Services.AddSingleton<ScriptedChatModel>();
+        builder.Services.AddSingleton<IChatCompletionService>(sp => sp.GetRequiredService<ScriptedChatModel>());
+        builder.AddAgentSilo();
+        _host = builder.Build();
+        await _host.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.StopAsync(TimeSpan.FromSeconds(10));
+            _host.Dispose();
+        }
+
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public IConversationGrain Conversation(string id) => Grains.GetGrain<IConversationGrain>(id);
+
+    /// <summary>Every stored event of the conversation, read page by page.</summary>
+    public async Task<List<EventEnvelope>> ReadAllAsync(string conversationId)
+    {
+        var all = new List<EventEnvelope>();
+        while (true)
+        {
+            var page = await Store.ReadEventsAsync(conversationId, all.Count == 0 ? 0 : all[^1].Seq, 500);
+            all.AddRange(page);
+            if (page.Count < 500)
+            {
+                return all;
+            }
+        }
+    }
+
+    /// <summary>Waits until the stored log has an event matching <paramref name="predicate"/>; returns the log up to it.</summary>
+    public Task<List<EventEnvelope>> WaitForAsync(string conversationId, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>
+        TestEnvironment.EventuallyAsync(
+            async () =>
+            {
+                var events = await ReadAllAsync(conversationId);
+                var index = events.FindIndex(e => predicate(e));
+                return index < 0 ? null : events[..(index + 1)];
+            },
+            timeout ?? TimeSpan.FromSeconds(20),
+            $"an expected event in {conversationId}");
+
+    /// <summary>Waits for the run's terminal event; returns the whole log.</summary>
+    public async Task<List<EventEnvelope>> WaitForEndAsync(string conversationId, TimeSpan? timeout = null)
+    {
+        await WaitForAsync(conversationId, e => EventTypes.IsTerminal(e.Type), timeout);
+        return await ReadAllAsync(conversationId);
+    }
+}
