@@ -1,0 +1,120 @@
+using Agents.Events;
+using Agents.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Agents.Grains.Tests;
+
+/// <summary>
+/// The silo dies with SIGKILL mid-run; a new silo on the same file resumes the run with no call from outside.
+/// </summary>
+public sealed class HardStopTests
+{
+    private const string Alice = "alice";
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task KilledMidStream_ANewSiloResumesTheRun_WithoutGapsOrDuplicates()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Llm__DemoTokensPerSecond"] = "40",
+            ["Llm__DemoToolLatency"] = "00:00:00.050",
+        };
+        var store = SiloProcess.OpenStore(directory);
+        var id = Ids.NewConversationId();
+
+        await using (var first = SiloProcess.Start(directory, settings, TestEnvironment.FreePort()))
+        {
+            using var client = await first.ConnectAsync(Ct);
+            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+            await grain.CreateAsync(Alice, new CreateConversation(Text: "Please book a table for dinner, 3 people"), Ct);
+            var request = (InputRequested)(await WaitForAsync(store, id, e => e.Type == EventTypes.InputRequested))[^1].Data;
+            await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
+            // The final answer is streaming: a few of its deltas are stored.
+            await WaitForAsync(store, id, e => e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("confirmation", StringComparison.Ordinal));
+            await first.KillAsync();
+            await client.StopAsync(CancellationToken.None);
+        }
+
+        var beforeRestart = await ReadAllAsync(store, id);
+        Assert.NotEqual(EventTypes.RunCompleted, beforeRestart[^1].Type);
+        var cut = beforeRestart.Last(e => e.Type == EventTypes.MessageDelta);
+
+        await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        await WaitForAsync(store, id, e => e.Seq > beforeRestart.Count && EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(60));
+        var events = await ReadAllAsync(store, id);
+
+        LogInvariants.AssertHold(events);
+        // What was stored before the kill is unchanged.
+        Assert.Equal(
+            beforeRestart.Select(e => (e.Seq, e.Type, AgentJson.SerializeData(e.Data))),
+            events.Take(beforeRestart.Count).Select(e => (e.Seq, e.Type, AgentJson.SerializeData(e.Data))));
+        var resumed = events.Skip(beforeRestart.Count).ToList();
+        Assert.Equal(["message.interrupted", "run.resumed"], LogInvariants.Types(resumed.Take(2)));
+        Assert.Equal(new MessageInterrupted(((MessageDeltaStreamed)cut.Data).MessageId, InterruptReasons.Restart), resumed[0].Data);
+        Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+        Assert.Contains("Enjoy your dinner", events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
+        // The reservation ran once, before the kill.
+        Assert.Single(events, e => e.Data is ToolCalled { Name: var n } && n.EndsWith("make_reservation", StringComparison.Ordinal));
+        Assert.All(events, e => Assert.Equal(events[1].RunId, e.RunId));
+        Assert.Equal(ConversationStatus.Idle, (await store.GetConversationAsync(id, Ct))?.Status);
+    }
+
+    [Fact]
+    public async Task KilledWhileANonIdempotentToolRuns_ItIsNotRunAgain_AndTheModelIsTold()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Llm__DemoTokensPerSecond"] = "0",
+            ["Llm__DemoToolLatency"] = "00:00:04",
+        };
+        var store = SiloProcess.OpenStore(directory);
+        var id = Ids.NewConversationId();
+
+        await using (var first = SiloProcess.Start(directory, settings, TestEnvironment.FreePort()))
+        {
+            using var client = await first.ConnectAsync(Ct);
+            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+            await grain.CreateAsync(Alice, new CreateConversation(Text: "Order dinner for two"), Ct);
+            var request = (InputRequested)(await WaitForAsync(store, id, e => e.Type == EventTypes.InputRequested, TimeSpan.FromSeconds(30)))[^1].Data;
+            await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
+            // make_reservation is running now (it takes 4 s).
+            await first.KillAsync();
+            await client.StopAsync(CancellationToken.None);
+        }
+
+        var beforeRestart = await ReadAllAsync(store, id);
+        Assert.Equal(EventTypes.InputReceived, beforeRestart[^1].Type);
+
+        await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        await WaitForAsync(store, id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(60));
+        var events = await ReadAllAsync(store, id);
+
+        LogInvariants.AssertHold(events);
+        var resumed = events.Skip(beforeRestart.Count).ToList();
+        var interrupted = Assert.IsType<ToolResultReturned>(resumed[0].Data);
+        Assert.Equal("interrupted", interrupted.Error?.Code);
+        Assert.EndsWith("make_reservation", interrupted.Name);
+        Assert.Equal(EventTypes.RunResumed, resumed[1].Type);
+        Assert.Single(events, e => e.Data is ToolCalled { Name: var n } && n.EndsWith("make_reservation", StringComparison.Ordinal));
+        Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+        Assert.Contains("did not book", events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
+    }
+
+    private static async Task<List<EventEnvelope>> ReadAllAsync(IEventStore store, string id) =>
+        [.. await store.ReadEventsAsync(id, 0, 100_000)];
+
+    private static Task<List<EventEnvelope>> WaitForAsync(IEventStore store, string id, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>
+        TestEnvironment.EventuallyAsync(
+            async () =>
+            {
+                var events = await ReadAllAsync(store, id);
+                var index = events.FindIndex(e => predicate(e));
+                return index < 0 ? null : events[..(index + 1)];
+            },
+            timeout ?? TimeSpan.FromSeconds(30),
+            $"an expected event in {id}");
+}

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using Agents.Grains.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Agents.Grains.Tests;
+
+/// <summary>
+/// The real silo executable in its own process, on a given database file, so a test can kill it (SIGKILL,
+/// no graceful shutdown) and start another on the same file.
+/// </summary>
+internal sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private SiloProcess(Process process, int gatewayPort, string log)
+    {
+        _process = process;
+        GatewayPort = gatewayPort;
+        LogPath = log;
+    }
+
+    public int GatewayPort { get; }
+
+    public string LogPath { get; }
+
+    public static SiloProcess Start(string directory, IReadOnlyDictionary<string, string> settings, int gatewayPort)
+    {
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        var silo = Path.Combine(TestEnvironment.RepositoryRoot, "src", "Silo", "bin", configuration, "net10.0", "Agents.Silo.dll");
+        var info = new ProcessStartInfo("dotnet", [silo])
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.Environment["ConnectionStrings__Agents"] = $"Data Source={Path.Combine(directory, "agents.db")}";
+        info.Environment["Orleans__SiloPort"] = TestEnvironment.FreePort().ToString();
+        info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString();
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__Agents"] = "Information";
+        foreach (var (key, value) in settings)
+        {
+            info.Environment[key] = value;
+        }
+
+        var log = Path.Combine(directory, $"silo-{Guid.NewGuid():N}.log");
+        var process = Process.Start(info) ?? throw new InvalidOperationException("The silo did not start.");
+        var writer = new StreamWriter(log) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new SiloProcess(process, gatewayPort, log);
+    }
+
+    /// <summary>SIGKILL: the process gets no chance to flush, finish or say goodbye.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>An Orleans client of this silo, connected once the silo accepts it.</summary>
+    public async Task<IHost> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.ClearProviders();
+            builder.UseOrleansClient(client => client.UseLocalhostClustering(GatewayPort, serviceId: "agents", clusterId: "agents"));
+            var host = builder.Build();
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(10));
+                await host.StartAsync(timeout.Token);
+                return host;
+            }
+            catch (Exception) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            {
+                host.Dispose();
+                await Task.Delay(200, cancellationToken);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    /// <summary>A reader of the same database file, as a second process would read it.</summary>
+    public static SqliteEventStore OpenStore(string directory) =>
+        new(Options.Create(new StorageOptions { ConnectionString = $"Data Source={Path.Combine(directory, "agents.db")}" }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteEventStore>.Instance);
+}
