@@ -15,8 +15,15 @@ public sealed class AgentOptions
     [Range(1, 10_000_000)]
     public int MaxMessageChars { get; set; } = 32_768;
 
-    /// <summary>Tools (matched on the end of their name) that wait for the user's approval before they run.</summary>
-    public string[] RequireApproval { get; set; } = ["make_reservation"];
+    /// <summary>
+    /// Tools (matched on the end of their name) that wait for the user's approval before they run; when not
+    /// configured, <c>make_reservation</c>. Configure one empty entry (<c>Agent__RequireApproval__0=</c>) for none.
+    /// </summary>
+    /// <remarks>Null by default because the configuration binder appends to an array's initial items instead of replacing them.</remarks>
+    public string[]? RequireApproval { get; set; }
+
+    /// <summary>The tools that need approval, defaults applied.</summary>
+    public IReadOnlyList<string> ApprovalTools => RequireApproval ?? ["make_reservation"];
 
     /// <summary>The system prompt of every model call.</summary>
     public string SystemPrompt { get; set; } =

@@ -75,7 +75,12 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
 
         if (turn.Call is { } call)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(300, 30_000 / Math.Max(1, options.Value.DemoTokensPerSecond))), time, cancellationToken);
+            if (options.Value.DemoTokensPerSecond > 0)
+            {
+                // A model takes a moment to write a call's arguments.
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(0.3, 10 / options.Value.DemoTokensPerSecond)), time, cancellationToken);
+            }
+
             outputTokens += call.Arguments.Length / 4;
             var update = new StreamingChatMessageContent(AuthorRole.Assistant, null);
             update.Items.Add(new StreamingFunctionCallUpdateContent($"call_{Guid.NewGuid():N}"[..21], call.Name, call.Arguments, 0));

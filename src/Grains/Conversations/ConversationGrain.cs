@@ -536,7 +536,7 @@ internal sealed partial class ConversationGrain(
     }
 
     private bool RequiresApproval(string shortName) =>
-        _options.RequireApproval.Any(t => string.Equals(t, shortName, StringComparison.OrdinalIgnoreCase));
+        _options.ApprovalTools.Any(t => string.Equals(t, shortName, StringComparison.OrdinalIgnoreCase));
 
     private bool IsIdempotent(string name) =>
         FindTool(name)?.UnderlyingMethod?.IsDefined(typeof(IdempotentAttribute), inherit: false) == true;

@@ -1,0 +1,53 @@
+using System.Runtime.CompilerServices;
+using Agents.Events;
+using Agents.Grains.Agent;
+using Microsoft.SemanticKernel;
+using Microsoft.SemanticKernel.ChatCompletion;
+
+namespace Agents.Bench;
+
+/// <summary>
+/// An in-process model behind the same interface as the real ones: answers with a fixed number of tokens,
+/// as fast as the consumer takes them, so the figures measure the service rather than a model.
+/// </summary>
+internal sealed class BenchChatModel : IChatCompletionService
+{
+    public int TokensPerAnswer { get; set; } = 200;
+
+    public IReadOnlyDictionary<string, object?> Attributes { get; } = new Dictionary<string, object?>();
+
+    public Task<IReadOnlyList<ChatMessageContent>> GetChatMessageContentsAsync(
+        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException();
+
+    public async IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(
+        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var tokens = TokensPerAnswer;
+        for (var i = 0; i < tokens; i++)
+        {
+            // Yield now and then, as a network stream would, so other conversations get the scheduler.
+            if (i % 16 == 0)
+            {
+                await Task.Yield();
+            }
+
+            yield return new StreamingChatMessageContent(AuthorRole.Assistant, Token(i));
+        }
+
+        yield return new StreamingChatMessageContent(AuthorRole.Assistant, null,
+            metadata: new Dictionary<string, object?> { [DemoChatCompletionService.UsageMetadataKey] = new TokenUsage(chatHistory.Count * 20, tokens) });
+    }
+
+    // About four characters a token, as English text is for common tokenizers.
+    private static string Token(int i) => (i % 7) switch
+    {
+        0 => "The ",
+        1 => "agen",
+        2 => "t wo",
+        3 => "rks ",
+        4 => "on, ",
+        5 => "dura",
+        _ => "bly ",
+    };
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of the solution. Installs what the tests need when it is missing (Chromium from
+# Debian for the browser tests, the web client's npm packages), then prints "N passed, N failed" last.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+configuration="${CONFIGURATION:-Release}"
+log_dir="${TEST_LOG_DIR:-artifacts/test-logs}"
+mkdir -p "$log_dir"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "Installing Chromium (Debian package) for the browser tests..."
+  apt_install chromium
+fi
+if ! command -v npm >/dev/null; then
+  echo "Installing Node.js and npm (Debian packages) for the web client..."
+  apt_install nodejs npm
+fi
+
+# Warnings are errors through Directory.Build.props.
+dotnet build Orleans.sln -c "$configuration" -nologo -v quiet
+
+set +e
+dotnet test --solution Orleans.sln -c "$configuration" --no-build --results-directory "$log_dir" 2>&1 | tee "$log_dir/dotnet-test.log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Sum the per-assembly summaries of Microsoft.Testing.Platform into one plain line.
+passed=$(grep -E '^\s*succeeded: [0-9]+' "$log_dir/dotnet-test.log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -E '^\s*failed: [0-9]+' "$log_dir/dotnet-test.log" | awk '{s+=$2} END {print s+0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+exit "$status"
