@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Agents.Events;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Orleans.Streams;
@@ -411,6 +412,35 @@ public sealed class ConversationGrainTests(SiloFixture silo)
         Assert.Equal(events.Count, list[0].LastSeq);
         Assert.Equal(RunOutcome.Completed, list[0].LastRunOutcome);
         Assert.Equal(ConversationStatus.Idle, list[0].Status);
+    }
+
+    [Fact]
+    public void DemoTools_DeclareWhetherTheyAreIdempotent()
+    {
+        var kernel = silo.Services.GetRequiredService<Kernel>();
+        Assert.True(kernel.Plugins.GetFunction("Demo", "search_restaurants").UnderlyingMethod?.IsDefined(typeof(Agent.Tools.IdempotentAttribute), false));
+        Assert.False(kernel.Plugins.GetFunction("Demo", "make_reservation").UnderlyingMethod?.IsDefined(typeof(Agent.Tools.IdempotentAttribute), false));
+    }
+
+    [Fact]
+    public async Task AMessageSentWhileTheFinalAnswerStreams_GetsAnAnswerInTheSameRun()
+    {
+        var hold = new HoldStep();
+        var script = silo.Model.Add(
+            new Turn(new TextStep("Here is "), hold, new TextStep("my answer.")),
+            new Turn(new TextStep("And to your follow-up: yes.")));
+        var id = await StartAsync(script.Marker);
+        await hold.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await silo.Conversation(id).SendMessageAsync(Alice, new SendMessage("One more thing?"), Ct);
+        hold.Release.SetResult();
+
+        var events = await silo.WaitForEndAsync(id);
+        LogInvariants.AssertHold(events);
+        Assert.Single(events, e => e.Type == EventTypes.RunStarted);
+        Assert.Equal(2, script.Prompts.Count);
+        Assert.Equal([AuthorRole.System, AuthorRole.User, AuthorRole.Assistant, AuthorRole.User], script.Prompts[1].Select(m => m.Role));
+        Assert.Equal("One more thing?", script.Prompts[1][^1].Content);
+        Assert.Equal("And to your follow-up: yes.", events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
     }
 
     private async Task<string> StartAsync(string text)

@@ -21,6 +21,8 @@ public sealed class HardStopTests
         {
             ["Llm__DemoTokensPerSecond"] = "40",
             ["Llm__DemoToolLatency"] = "00:00:00.050",
+            // Small, so the new silo loads a snapshot plus the events after it.
+            ["Agent__SnapshotEvery"] = "20",
         };
         var store = SiloProcess.OpenStore(directory);
         var id = Ids.NewConversationId();

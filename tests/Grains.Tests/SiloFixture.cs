@@ -30,6 +30,8 @@ public sealed class SiloFixture : IAsyncLifetime
 
     public IEventStore Store => _host!.Services.GetRequiredService<IEventStore>();
 
+    public IServiceProvider Services => _host!.Services;
+
     public const int MaxSteps = 6;
 
     public async ValueTask InitializeAsync()

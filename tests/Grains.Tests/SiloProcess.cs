@@ -21,15 +21,19 @@ internal sealed class SiloProcess : IAsyncDisposable
         LogPath = log;
     }
 
+    /// <summary>The silo built alongside these tests, in the same configuration.</summary>
+    public static string SiloPath { get; } = Path.Combine(
+        TestEnvironment.RepositoryRoot, "src", "Silo", "bin",
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug",
+        "net10.0", "Agents.Silo.dll");
+
     public int GatewayPort { get; }
 
     public string LogPath { get; }
 
     public static SiloProcess Start(string directory, IReadOnlyDictionary<string, string> settings, int gatewayPort)
     {
-        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-        var silo = Path.Combine(TestEnvironment.RepositoryRoot, "src", "Silo", "bin", configuration, "net10.0", "Agents.Silo.dll");
-        var info = new ProcessStartInfo("dotnet", [silo])
+        var info = new ProcessStartInfo("dotnet", [SiloPath])
         {
             WorkingDirectory = directory,
             RedirectStandardOutput = true,

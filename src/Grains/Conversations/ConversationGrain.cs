@@ -72,10 +72,6 @@ internal sealed partial class ConversationGrain(
             // The activation that ran this run is gone (a crash, a restart, a failover): pick it up.
             StartLoop(resume: true);
         }
-        else if (_state.ActiveRun is not null)
-        {
-            StartKeepAlive();
-        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -117,7 +113,16 @@ internal sealed partial class ConversationGrain(
 
         if (command.Text is null)
         {
-            await writer.AppendAsync(new AppendBatch(Id, [], ToRecord()));
+            try
+            {
+                await writer.AppendAsync(new AppendBatch(Id, [], ToRecord()));
+            }
+            catch
+            {
+                // Not stored, so it does not exist.
+                _exists = false;
+                throw;
+            }
         }
         else
         {
@@ -270,9 +275,10 @@ internal sealed partial class ConversationGrain(
 
     private Task OnKeepAliveAsync(CancellationToken cancellationToken)
     {
-        if (_state.ActiveRun is null)
+        if (_state.ActiveRun is null or { IsWaiting: true })
         {
-            // Idle: let the activation be collected like any other.
+            // Idle, or waiting for the user for as long as they like: let the activation be collected like any
+            // other; the answer reactivates it and the log has everything it needs.
             _keepAlive?.Dispose();
             _keepAlive = null;
         }

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using Agents.Events;
+using Agents.Grains.Storage;
+
+namespace Agents.Grains.Tests;
+
+/// <summary>What every <see cref="IEventStore"/> must do; one subclass per database.</summary>
+public abstract class EventStoreContractTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    protected abstract Task<IEventStore> CreateStoreAsync();
+
+    [Fact]
+    public async Task Migrate_IsIdempotent()
+    {
+        var store = await CreateStoreAsync();
+        await store.MigrateAsync(Ct);
+        await store.MigrateAsync(Ct);
+        Assert.Null(await store.GetConversationAsync("c_none", Ct));
+    }
+
+    [Fact]
+    public async Task Append_ThenRead_ReturnsTheEventsAfterASeq_InOrder_Paged()
+    {
+        var store = await CreateStoreAsync();
+        var row = Row("c_read", 5);
+        var events = Enumerable.Range(1, 5).Select(i => Event("c_read", i, new MessageDeltaStreamed("m_1", $"piece {i} ünïcødé 🙂"))).ToList();
+        await store.AppendAsync([new AppendBatch("c_read", events[..2], Row("c_read", 2)), new AppendBatch("c_read", events[2..], row)], Ct);
+
+        Assert.Equal([3L, 4L], (await store.ReadEventsAsync("c_read", 2, 2, Ct)).Select(e => e.Seq));
+        var all = await store.ReadEventsAsync("c_read", 0, 100, Ct);
+        Assert.Equal(events.Select(e => AgentJson.SerializeData(e.Data)), all.Select(e => AgentJson.SerializeData(e.Data)));
+        Assert.Equal(events.Select(e => (e.Seq, e.RunId, e.At)), all.Select(e => (e.Seq, e.RunId, e.At)));
+        Assert.Equal(5, (await store.GetConversationAsync("c_read", Ct))?.LastSeq);
+    }
+
+    [Fact]
+    public async Task Append_OfASeqAlreadyStored_FailsWhole_AndStoresNothing()
+    {
+        var store = await CreateStoreAsync();
+        await store.AppendAsync([new AppendBatch("c_dup", [Event("c_dup", 1, new RunStarted())], Row("c_dup", 1))], Ct);
+
+        var other = new AppendBatch("c_other", [Event("c_other", 1, new RunStarted())], Row("c_other", 1));
+        var duplicate = new AppendBatch("c_dup", [Event("c_dup", 1, new RunCancelled()), Event("c_dup", 2, new RunCancelled())], Row("c_dup", 2));
+        await Assert.ThrowsAnyAsync<Exception>(() => store.AppendAsync([other, duplicate], Ct));
+
+        Assert.Equal([EventTypes.RunStarted], (await store.ReadEventsAsync("c_dup", 0, 10, Ct)).Select(e => e.Type));
+        Assert.Empty(await store.ReadEventsAsync("c_other", 0, 10, Ct));
+        Assert.Null(await store.GetConversationAsync("c_other", Ct));
+    }
+
+    [Fact]
+    public async Task Conversations_AreListedPerOwner_NewestFirst_AndUnfinishedOnesFound()
+    {
+        var store = await CreateStoreAsync();
+        var t0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+        await store.AppendAsync(
+        [
+            new AppendBatch("c_a", [], Row("c_a", 0, "owner-1", t0, ConversationStatus.Idle)),
+            new AppendBatch("c_b", [], Row("c_b", 0, "owner-1", t0.AddSeconds(5), ConversationStatus.Running)),
+            new AppendBatch("c_c", [], Row("c_c", 0, "owner-2", t0.AddSeconds(9), ConversationStatus.Waiting)),
+        ], Ct);
+
+        Assert.Equal(["c_b", "c_a"], (await store.ListConversationsAsync("owner-1", 10, Ct)).Select(c => c.Id));
+        Assert.Equal(["c_b"], (await store.ListConversationsAsync("owner-1", 1, Ct)).Select(c => c.Id));
+        Assert.Equal(["c_b", "c_c"], (await store.ListUnfinishedAsync(Ct)).Order());
+    }
+
+    [Fact]
+    public async Task SnapshotsAndTranscripts_AreUpserted()
+    {
+        var store = await CreateStoreAsync();
+        var t = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+        await store.AppendAsync([new AppendBatch("c_s", [], Row("c_s", 0), new SnapshotRecord("c_s", 1, "{\"a\":1}"),
+            new TranscriptRecord("c_s", "alice", "t", RunOutcome.Completed, 1, t, "{\"runs\":[]}"))], Ct);
+        await store.AppendAsync([new AppendBatch("c_s", [], Row("c_s", 0), new SnapshotRecord("c_s", 2, "{\"a\":2}"),
+            new TranscriptRecord("c_s", "alice", "t", RunOutcome.Failed, 2, t, "{\"runs\":[1]}"))], Ct);
+
+        Assert.Equal(new SnapshotRecord("c_s", 2, "{\"a\":2}"), await store.ReadSnapshotAsync("c_s", Ct));
+        var transcript = await store.ReadTranscriptAsync("c_s", Ct);
+        Assert.Equal((RunOutcome.Failed, 2L, "{\"runs\":[1]}"), (transcript?.Outcome, transcript?.LastSeq, transcript?.Transcript));
+    }
+
+    [Fact]
+    public async Task TextCarryingSql_StaysData()
+    {
+        var store = await CreateStoreAsync();
+        const string hostile = "'); DROP TABLE events; --";
+        await store.AppendAsync([new AppendBatch("c_sql", [Event("c_sql", 1, new UserMessageSent("m_1", hostile))], Row("c_sql", 1, hostile))], Ct);
+
+        Assert.Equal(hostile, ((UserMessageSent)(await store.ReadEventsAsync("c_sql", 0, 10, Ct)).Single().Data).Text);
+        Assert.Single(await store.ListConversationsAsync(hostile, 10, Ct));
+    }
+
+    private static EventEnvelope Event(string conversationId, long seq, ConversationEvent data) =>
+        new(seq, conversationId, "r_1", DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000 + seq), data);
+
+    private static ConversationRecord Row(string id, long lastSeq, string owner = "alice", DateTimeOffset? updated = null, ConversationStatus status = ConversationStatus.Running) =>
+        new(id, owner, "title", status, DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000), updated ?? DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000 + lastSeq), lastSeq, null);
+}
+
+public sealed class SqliteEventStoreTests : EventStoreContractTests
+{
+    protected override async Task<IEventStore> CreateStoreAsync()
+    {
+        var store = SiloProcess.OpenStore(TestEnvironment.NewTempDirectory());
+        await store.MigrateAsync();
+        return store;
+    }
+
+    [Fact]
+    public async Task TheSiloMigrateCommand_AppliesTheSchema_AndExitsZero_Twice()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        for (var i = 0; i < 2; i++)
+        {
+            var info = new ProcessStartInfo("dotnet", [SiloProcess.SiloPath, "migrate"]) { WorkingDirectory = directory, RedirectStandardOutput = true };
+            info.Environment["ConnectionStrings__Agents"] = "Data Source=agents.db";
+            using var process = Process.Start(info)!;
+            var output = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.True(process.ExitCode == 0, output);
+        }
+
+        Assert.Empty(await SiloProcess.OpenStore(directory).ListUnfinishedAsync(TestContext.Current.CancellationToken));
+    }
+}
