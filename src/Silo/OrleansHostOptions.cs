@@ -21,6 +21,15 @@ public sealed class OrleansHostOptions
 
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// The address other silos and gateways reach this silo at (cluster mode). Loopback when unset, which suits a
+    /// cluster on one machine; in Kubernetes the pod IP is taken from the environment instead.
+    /// </summary>
+    public string? AdvertisedIPAddress { get; set; }
+
+    /// <summary>How often a running conversation's durable wake-up fires in cluster mode; bounds its resume time after a silo dies.</summary>
+    public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromSeconds(3);
 }
 
 public enum OrleansMode

@@ -126,3 +126,26 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
         Assert.Empty(await SiloProcess.OpenStore(directory).ListUnfinishedAsync(TestContext.Current.CancellationToken));
     }
 }
+
+/// <summary>One throwaway PostgreSQL server for the test run; each test gets a fresh database.</summary>
+public sealed class PostgresFixture : IAsyncLifetime
+{
+    public Agents.Testing.PostgresServer Server { get; } = new();
+
+    public async ValueTask InitializeAsync() => await Server.StartAsync();
+
+    public ValueTask DisposeAsync() => Server.DisposeAsync();
+}
+
+public sealed class PostgresEventStoreTests(PostgresFixture postgres) : EventStoreContractTests
+{
+    protected override async Task<IEventStore> CreateStoreAsync()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync("store");
+        var store = new PostgresEventStore(
+            Microsoft.Extensions.Options.Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<PostgresEventStore>.Instance);
+        await store.MigrateAsync();
+        return store;
+    }
+}

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.SemanticKernel.ChatCompletion;
 
 [assembly: AssemblyFixture(typeof(Agents.Grains.Tests.SiloFixture))]
+[assembly: AssemblyFixture(typeof(Agents.Grains.Tests.PostgresFixture))]
 
 namespace Agents.Grains.Tests;
 

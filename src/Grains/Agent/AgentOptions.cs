@@ -42,4 +42,11 @@ public sealed class AgentOptions
 
     /// <summary>The period of the timer that keeps a running conversation's activation alive and its loop going.</summary>
     public TimeSpan KeepAlivePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// When set (the cluster sets it), a running conversation keeps a reminder with this period: if its silo dies,
+    /// the reminder wakes it on a survivor, so the run resumes without waiting for a client. Null on a single node,
+    /// where the startup task does that job.
+    /// </summary>
+    public TimeSpan? ResumeReminderPeriod { get; set; }
 }

@@ -28,8 +28,10 @@ internal sealed partial class ConversationGrain(
     Kernel kernel,
     IOptions<AgentOptions> agentOptions,
     TimeProvider time,
-    ILogger<ConversationGrain> logger) : Grain, IConversationGrain
+    ILogger<ConversationGrain> logger) : Grain, IConversationGrain, IRemindable
 {
+    private const string ResumeReminder = "resume";
+
     private const int ReadPageSize = 1_000;
     private static readonly PromptExecutionSettings ModelSettings = new()
     {
@@ -48,6 +50,7 @@ internal sealed partial class ConversationGrain(
     private Task _loop = Task.CompletedTask;
     private CancellationTokenSource? _loopCancellation;
     private IGrainTimer? _keepAlive;
+    private IGrainReminder? _reminder;
     private Exception? _broken;
 
     private string Id => this.GetPrimaryKeyString();
@@ -266,6 +269,51 @@ internal sealed partial class ConversationGrain(
         _loopCancellation = new CancellationTokenSource();
         StartKeepAlive();
         _loop = RunLoopAsync(resume, _loopCancellation.Token);
+        _ = KeepReminderAsync();
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        // A tick of a conversation that was running when its silo died is what activated it here; the
+        // activation resumed the run. Later ticks only check on the loop.
+        if (_state.ActiveRun is { IsWaiting: false } && _loop.IsCompleted && _broken is null)
+        {
+            StartLoop(resume: true);
+        }
+
+        return KeepReminderAsync();
+    }
+
+    /// <summary>Holds the durable wake-up while a run needs its loop, and drops it when it does not.</summary>
+    private async Task KeepReminderAsync()
+    {
+        if (_options.ResumeReminderPeriod is not { } period)
+        {
+            return;
+        }
+
+        try
+        {
+            var needed = _exists && _state.ActiveRun is { IsWaiting: false };
+            if (needed && _reminder is null)
+            {
+                _reminder = await this.RegisterOrUpdateReminder(ResumeReminder, period, period);
+            }
+            else if (!needed)
+            {
+                var reminder = _reminder ?? await this.GetReminder(ResumeReminder);
+                _reminder = null;
+                if (reminder is not null)
+                {
+                    await this.UnregisterReminder(reminder);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // The next start of the loop or tick tries again; the keep-alive timer holds the activation meanwhile.
+            LogReminderFailed(ex, Id);
+        }
     }
 
     private void StartKeepAlive() =>
@@ -335,6 +383,13 @@ internal sealed partial class ConversationGrain(
         catch (Exception ex)
         {
             LogLoopStopped(ex, Id);
+        }
+        finally
+        {
+            if (_state.ActiveRun is null or { IsWaiting: true })
+            {
+                _ = KeepReminderAsync();
+            }
         }
     }
 
@@ -884,6 +939,9 @@ internal sealed partial class ConversationGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: snapshot unreadable; replaying the whole log")]
     private partial void LogSnapshotUnreadable(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: the resume reminder could not be updated")]
+    private partial void LogReminderFailed(Exception exception, string conversationId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId} deactivating: {Reason}")]
     private partial void LogDeactivating(string conversationId, DeactivationReasonCode reason);

@@ -39,8 +39,11 @@ public static class AgentServiceExtensions
             case StorageProvider.Sqlite:
                 services.TryAddSingleton<IEventStore, SqliteEventStore>();
                 break;
+            case StorageProvider.Postgres:
+                services.TryAddSingleton<IEventStore, PostgresEventStore>();
+                break;
             default:
-                throw new InvalidOperationException($"Storage:Provider={storage.Provider} is not available in this build; use Sqlite.");
+                throw new InvalidOperationException($"Storage:Provider={storage.Provider} is unknown; use Sqlite or Postgres.");
         }
 
         // Hosted services start in order: the schema exists before the writer and the silo start.

@@ -124,7 +124,7 @@ public sealed partial class EventLogWriter : BackgroundService
     // A duplicate (conversation, seq) means a second writer for one conversation: never retry that.
     private static bool IsConflict(Exception ex) =>
         ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } // SQLITE_CONSTRAINT
-        || ex.GetType().Name == "PostgresException" && ex.Message.StartsWith("23505", StringComparison.Ordinal);
+        || ex is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Commit of {Appends} appends failed; retrying in {Delay}")]
     private partial void LogCommitRetry(Exception exception, int appends, TimeSpan delay);

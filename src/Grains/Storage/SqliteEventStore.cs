@@ -100,7 +100,7 @@ public sealed partial class SqliteEventStore : IEventStore
                     title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
                     last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;
                 """,
-                ConversationRow.From(conversation),
+                StoreRows.ConversationRow.From(conversation),
                 transaction);
         }
 
@@ -125,16 +125,7 @@ public sealed partial class SqliteEventStore : IEventStore
                     title = excluded.title, outcome = excluded.outcome, last_seq = excluded.last_seq,
                     updated_at = excluded.updated_at, transcript = excluded.transcript;
                 """,
-                new
-                {
-                    transcript.ConversationId,
-                    transcript.Owner,
-                    transcript.Title,
-                    Outcome = Names.Of(transcript.Outcome),
-                    transcript.LastSeq,
-                    UpdatedAt = transcript.UpdatedAt.ToUnixTimeMilliseconds(),
-                    transcript.Transcript,
-                },
+                StoreRows.TranscriptRow.From(transcript),
                 transaction);
         }
 
@@ -144,32 +135,25 @@ public sealed partial class SqliteEventStore : IEventStore
     public async Task<IReadOnlyList<EventEnvelope>> ReadEventsAsync(string conversationId, long afterSeq, int limit, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<EventRow>(
-            new CommandDefinition(
-                """
-                SELECT seq AS Seq, run_id AS RunId, type AS Type, at AS At, data AS Data
-                FROM events WHERE conversation_id = @conversationId AND seq > @afterSeq
-                ORDER BY seq LIMIT @limit;
-                """,
-                new { conversationId, afterSeq, limit },
-                cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<StoreRows.EventRow>(
+            new CommandDefinition(StoreRows.SelectEvents, new { conversationId, afterSeq, limit }, cancellationToken: cancellationToken));
         return rows.Select(r => r.ToEnvelope(conversationId)).ToList();
     }
 
     public async Task<ConversationRecord?> GetConversationAsync(string conversationId, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<ConversationRow>(
-            new CommandDefinition(ConversationRow.Select + " WHERE id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.ConversationRow>(
+            new CommandDefinition(StoreRows.ConversationRow.Select + " WHERE id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
         return row?.ToRecord();
     }
 
     public async Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<ConversationRow>(
+        var rows = await connection.QueryAsync<StoreRows.ConversationRow>(
             new CommandDefinition(
-                ConversationRow.Select + " WHERE owner = @owner ORDER BY updated_at DESC, id DESC LIMIT @limit;",
+                StoreRows.ConversationRow.Select + " WHERE owner = @owner ORDER BY updated_at DESC, id DESC LIMIT @limit;",
                 new { owner, limit },
                 cancellationToken: cancellationToken));
         return rows.Select(r => r.ToRecord()).ToList();
@@ -187,27 +171,15 @@ public sealed partial class SqliteEventStore : IEventStore
     {
         await using var connection = await OpenAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<SnapshotRecord>(
-            new CommandDefinition(
-                "SELECT conversation_id AS ConversationId, seq AS Seq, state AS State FROM snapshots WHERE conversation_id = @conversationId;",
-                new { conversationId },
-                cancellationToken: cancellationToken));
+            new CommandDefinition(StoreRows.SelectSnapshot, new { conversationId }, cancellationToken: cancellationToken));
     }
 
     public async Task<TranscriptRecord?> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<TranscriptRow>(
-            new CommandDefinition(
-                """
-                SELECT conversation_id AS ConversationId, owner AS Owner, title AS Title, outcome AS Outcome,
-                       last_seq AS LastSeq, updated_at AS UpdatedAt, transcript AS Transcript
-                FROM transcripts WHERE conversation_id = @conversationId;
-                """,
-                new { conversationId },
-                cancellationToken: cancellationToken));
-        return row is null
-            ? null
-            : new TranscriptRecord(row.ConversationId, row.Owner, row.Title, Names.ParseOutcome(row.Outcome), row.LastSeq, DateTimeOffset.FromUnixTimeMilliseconds(row.UpdatedAt), row.Transcript);
+        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.TranscriptRow>(
+            new CommandDefinition(StoreRows.TranscriptRow.Select + " WHERE conversation_id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
+        return row?.ToRecord();
     }
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
@@ -233,68 +205,4 @@ public sealed partial class SqliteEventStore : IEventStore
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied SQLite schema version {Version}")]
     private partial void LogMigrated(int version);
-
-    private sealed class EventRow
-    {
-        public long Seq { get; init; }
-        public string? RunId { get; init; }
-        public string Type { get; init; } = "";
-        public long At { get; init; }
-        public string Data { get; init; } = "";
-
-        public EventEnvelope ToEnvelope(string conversationId) =>
-            new(Seq, conversationId, RunId, DateTimeOffset.FromUnixTimeMilliseconds(At), AgentJson.DeserializeData(Type, Data));
-    }
-
-    private sealed class TranscriptRow
-    {
-        public string ConversationId { get; init; } = "";
-        public string Owner { get; init; } = "";
-        public string Title { get; init; } = "";
-        public string? Outcome { get; init; }
-        public long LastSeq { get; init; }
-        public long UpdatedAt { get; init; }
-        public string Transcript { get; init; } = "";
-    }
-
-    private sealed class ConversationRow
-    {
-        public const string Select =
-            """
-            SELECT id AS Id, owner AS Owner, title AS Title, status AS Status, created_at AS CreatedAt,
-                   updated_at AS UpdatedAt, last_seq AS LastSeq, last_outcome AS LastOutcome
-            FROM conversations
-            """;
-
-        public string Id { get; init; } = "";
-        public string Owner { get; init; } = "";
-        public string Title { get; init; } = "";
-        public string Status { get; init; } = "";
-        public long CreatedAt { get; init; }
-        public long UpdatedAt { get; init; }
-        public long LastSeq { get; init; }
-        public string? LastOutcome { get; init; }
-
-        public static ConversationRow From(ConversationRecord r) => new()
-        {
-            Id = r.Id,
-            Owner = r.Owner,
-            Title = r.Title,
-            Status = Names.Of(r.Status),
-            CreatedAt = r.CreatedAt.ToUnixTimeMilliseconds(),
-            UpdatedAt = r.UpdatedAt.ToUnixTimeMilliseconds(),
-            LastSeq = r.LastSeq,
-            LastOutcome = Names.Of(r.LastRunOutcome),
-        };
-
-        public ConversationRecord ToRecord() => new(
-            Id,
-            Owner,
-            Title,
-            Names.ParseStatus(Status),
-            DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
-            DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt),
-            LastSeq,
-            Names.ParseOutcome(LastOutcome));
-    }
 }

@@ -1,0 +1,173 @@
+using Agents.Events;
+using Dapper;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Agents.Grains.Storage;
+
+/// <summary>
+/// The cluster's store: PostgreSQL through Npgsql and Dapper. A group commit is a handful of statements
+/// whatever its size: events and rows go in as arrays through <c>unnest</c>.
+/// </summary>
+public sealed partial class PostgresEventStore : IEventStore, IAsyncDisposable
+{
+    // Serializes concurrent migrations from several processes starting at once.
+    private const long MigrationLock = 0x4147454E5453; // "AGENTS"
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly ILogger<PostgresEventStore> _logger;
+
+    public PostgresEventStore(IOptions<StorageOptions> options, ILogger<PostgresEventStore> logger)
+    {
+        _dataSource = NpgsqlDataSource.Create(options.Value.ConnectionString);
+        _logger = logger;
+    }
+
+    public async Task MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(@MigrationLock);", new { MigrationLock }, transaction);
+        await connection.ExecuteAsync("CREATE TABLE IF NOT EXISTS agents_schema_version (version int NOT NULL);", transaction: transaction);
+        var current = await connection.ExecuteScalarAsync<int?>("SELECT MAX(version) FROM agents_schema_version;", transaction: transaction) ?? 0;
+        for (var version = current + 1; version <= PostgresSchema.Migrations.Count; version++)
+        {
+            await connection.ExecuteAsync(PostgresSchema.Migrations[version - 1], transaction: transaction);
+            await connection.ExecuteAsync("INSERT INTO agents_schema_version (version) VALUES (@version);", new { version }, transaction);
+            LogMigrated(version);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task AppendAsync(IReadOnlyList<AppendBatch> batches, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        var events = batches.SelectMany(b => b.Events).ToList();
+        if (events.Count > 0)
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO events (conversation_id, seq, run_id, type, at, data)
+                SELECT * FROM unnest(@Conversations::text[], @Seqs::bigint[], @Runs::text[], @Types::text[], @Ats::bigint[], @Data::text[]);
+                """,
+                new
+                {
+                    Conversations = events.Select(e => e.ConversationId).ToArray(),
+                    Seqs = events.Select(e => e.Seq).ToArray(),
+                    Runs = events.Select(e => e.RunId).ToArray(),
+                    Types = events.Select(e => e.Type).ToArray(),
+                    Ats = events.Select(e => e.At.ToUnixTimeMilliseconds()).ToArray(),
+                    Data = events.Select(e => AgentJson.SerializeData(e.Data)).ToArray(),
+                },
+                transaction);
+        }
+
+        var rows = batches.Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => StoreRows.ConversationRow.From(g.Last())).ToList();
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome)
+            SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[])
+            ON CONFLICT (id) DO UPDATE SET
+                title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
+                last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;
+            """,
+            new
+            {
+                Ids = rows.Select(r => r.Id).ToArray(),
+                Owners = rows.Select(r => r.Owner).ToArray(),
+                Titles = rows.Select(r => r.Title).ToArray(),
+                Statuses = rows.Select(r => r.Status).ToArray(),
+                Created = rows.Select(r => r.CreatedAt).ToArray(),
+                Updated = rows.Select(r => r.UpdatedAt).ToArray(),
+                LastSeqs = rows.Select(r => r.LastSeq).ToArray(),
+                Outcomes = rows.Select(r => r.LastOutcome).ToArray(),
+            },
+            transaction);
+
+        foreach (var snapshot in batches.Where(b => b.Snapshot is not null).Select(b => b.Snapshot!).GroupBy(s => s.ConversationId).Select(g => g.Last()))
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO snapshots (conversation_id, seq, state) VALUES (@ConversationId, @Seq, @State)
+                ON CONFLICT (conversation_id) DO UPDATE SET seq = excluded.seq, state = excluded.state;
+                """,
+                snapshot,
+                transaction);
+        }
+
+        foreach (var transcript in batches.Where(b => b.Transcript is not null).Select(b => b.Transcript!).GroupBy(t => t.ConversationId).Select(g => g.Last()))
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO transcripts (conversation_id, owner, title, outcome, last_seq, updated_at, transcript)
+                VALUES (@ConversationId, @Owner, @Title, @Outcome, @LastSeq, @UpdatedAt, @Transcript)
+                ON CONFLICT (conversation_id) DO UPDATE SET
+                    title = excluded.title, outcome = excluded.outcome, last_seq = excluded.last_seq,
+                    updated_at = excluded.updated_at, transcript = excluded.transcript;
+                """,
+                StoreRows.TranscriptRow.From(transcript),
+                transaction);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<EventEnvelope>> ReadEventsAsync(string conversationId, long afterSeq, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<StoreRows.EventRow>(
+            new CommandDefinition(StoreRows.SelectEvents, new { conversationId, afterSeq, limit }, cancellationToken: cancellationToken));
+        return rows.Select(r => r.ToEnvelope(conversationId)).ToList();
+    }
+
+    public async Task<ConversationRecord?> GetConversationAsync(string conversationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.ConversationRow>(
+            new CommandDefinition(StoreRows.ConversationRow.Select + " WHERE id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
+        return row?.ToRecord();
+    }
+
+    public async Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<StoreRows.ConversationRow>(
+            new CommandDefinition(
+                StoreRows.ConversationRow.Select + " WHERE owner = @owner ORDER BY updated_at DESC, id DESC LIMIT @limit;",
+                new { owner, limit },
+                cancellationToken: cancellationToken));
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    public async Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var ids = await connection.QueryAsync<string>(
+            new CommandDefinition("SELECT id FROM conversations WHERE status <> 'idle';", cancellationToken: cancellationToken));
+        return ids.ToList();
+    }
+
+    public async Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<SnapshotRecord>(
+            new CommandDefinition(StoreRows.SelectSnapshot, new { conversationId }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<TranscriptRecord?> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.TranscriptRow>(
+            new CommandDefinition(StoreRows.TranscriptRow.Select + " WHERE conversation_id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
+        return row?.ToRecord();
+    }
+
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applied PostgreSQL schema version {Version}")]
+    private partial void LogMigrated(int version);
+}

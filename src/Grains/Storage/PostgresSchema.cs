@@ -1,0 +1,52 @@
+namespace Agents.Grains.Storage;
+
+/// <summary>
+/// Our tables on PostgreSQL as an append-only list of migrations: version N is <c>Migrations[N - 1]</c>.
+/// Never edit a shipped migration; add the next one.
+/// </summary>
+internal static class PostgresSchema
+{
+    public static readonly IReadOnlyList<string> Migrations =
+    [
+        """
+        CREATE TABLE conversations (
+            id           text   NOT NULL PRIMARY KEY,
+            owner        text   NOT NULL,
+            title        text   NOT NULL,
+            status       text   NOT NULL,
+            created_at   bigint NOT NULL,
+            updated_at   bigint NOT NULL,
+            last_seq     bigint NOT NULL,
+            last_outcome text   NULL
+        );
+        CREATE INDEX ix_conversations_owner_updated ON conversations (owner, updated_at DESC);
+        CREATE INDEX ix_conversations_unfinished ON conversations (status) WHERE status <> 'idle';
+
+        CREATE TABLE events (
+            conversation_id text   NOT NULL,
+            seq             bigint NOT NULL,
+            run_id          text   NULL,
+            type            text   NOT NULL,
+            at              bigint NOT NULL,
+            data            text   NOT NULL,
+            PRIMARY KEY (conversation_id, seq)
+        );
+
+        CREATE TABLE snapshots (
+            conversation_id text   NOT NULL PRIMARY KEY,
+            seq             bigint NOT NULL,
+            state           text   NOT NULL
+        );
+
+        CREATE TABLE transcripts (
+            conversation_id text   NOT NULL PRIMARY KEY,
+            owner           text   NOT NULL,
+            title           text   NOT NULL,
+            outcome         text   NULL,
+            last_seq        bigint NOT NULL,
+            updated_at      bigint NOT NULL,
+            transcript      text   NOT NULL
+        );
+        """,
+    ];
+}
