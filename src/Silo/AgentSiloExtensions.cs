@@ -2,10 +2,12 @@ using System.Net;
 using Agents.Grains.Agent;
 using Agents.Grains.Hosting;
 using Agents.Grains.Storage;
+using Agents.Silo.Postgres;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
 namespace Agents.Silo;
@@ -31,6 +33,9 @@ public static partial class AgentSiloExtensions
 
             // Every silo keeps a running conversation's reminder, so a run outlives the silo it ran on.
             builder.Services.PostConfigure<AgentOptions>(o => o.ResumeReminderPeriod ??= orleans.ResumeReminderPeriod);
+
+            // Orleans' own tables exist before the silo joins (hosted services start in order).
+            builder.Services.AddHostedService<OrleansSchemaMigrator>();
         }
 
         builder.UseOrleans(silo =>
@@ -56,6 +61,11 @@ public static partial class AgentSiloExtensions
                 silo.AddAdoNetGrainStorage(AgentNames.PubSubStore, o => (o.Invariant, o.ConnectionString) = (PostgresInvariant, connectionString));
                 silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
                 ConfigureFailureDetection(silo);
+                if (orleans.Kubernetes)
+                {
+                    // Pod IP, names and the cluster id from the pod's environment; pods of dead silos are noticed sooner.
+                    silo.UseKubernetesHosting();
+                }
             }
 
             silo.AddMemoryStreams(AgentNames.StreamProvider);
@@ -95,6 +105,34 @@ public static partial class AgentSiloExtensions
     }
 
     private const string PostgresInvariant = "Npgsql";
+
+    /// <summary>
+    /// Applies the whole schema idempotently: ours on the configured store and, on PostgreSQL, the tables and
+    /// queries of Orleans' ADO.NET clustering, reminders and grain storage.
+    /// </summary>
+    public static async Task MigrateAsync(IConfiguration configuration, CancellationToken cancellationToken = default)
+    {
+        var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
+        storage.ConnectionString = configuration.GetConnectionString(AgentNames.ConnectionStringName) ?? storage.ConnectionString;
+        using var logging = LoggerFactory.Create(b => b.AddSimpleConsole());
+        if (storage.Provider == StorageProvider.Postgres)
+        {
+            await using var store = new PostgresEventStore(Options.Create(storage), logging.CreateLogger<PostgresEventStore>());
+            await store.MigrateAsync(cancellationToken);
+            await OrleansPostgresSchema.ApplyAsync(storage.ConnectionString, cancellationToken);
+        }
+        else
+        {
+            await new SqliteEventStore(Options.Create(storage), logging.CreateLogger<SqliteEventStore>()).MigrateAsync(cancellationToken);
+        }
+    }
+
+    private sealed class OrleansSchemaMigrator(IOptions<StorageOptions> storage) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => OrleansPostgresSchema.ApplyAsync(storage.Value.ConnectionString, cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
 
     /// <summary>
     /// On start, wakes every conversation whose run has not ended, so no run waits for a client to come back.

@@ -28,6 +28,9 @@ public sealed class OrleansHostOptions
     /// </summary>
     public string? AdvertisedIPAddress { get; set; }
 
+    /// <summary>Running as a Kubernetes pod (deploy/k8s): take addresses and ids from the pod's environment.</summary>
+    public bool Kubernetes { get; set; }
+
     /// <summary>How often a running conversation's durable wake-up fires in cluster mode; bounds its resume time after a silo dies.</summary>
     public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromSeconds(3);
 }

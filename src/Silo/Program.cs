@@ -1,20 +1,24 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Agents.Grains.Storage;
 using Agents.Silo;
+using Agents.Silo.Health;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection;
 
-// `Agents.Silo migrate` applies the schema and exits; anything else runs the silo.
-var migrate = args is ["migrate"];
-var builder = Host.CreateApplicationBuilder(migrate ? [] : args);
-builder.AddAgentSilo();
-using var host = builder.Build();
-
-if (migrate)
+// `Agents.Silo migrate` applies the schema and exits; anything else runs the silo, with /healthz and /readyz
+// on the URLs ASP.NET Core is given (ASPNETCORE_URLS, --urls; http://localhost:5000 when none).
+if (args is ["migrate"])
 {
-    await host.Services.GetRequiredService<IEventStore>().MigrateAsync();
+    await AgentSiloExtensions.MigrateAsync(WebApplication.CreateBuilder([]).Configuration);
     Console.WriteLine("Schema is up to date.");
     return 0;
 }
 
-await host.RunAsync();
+var builder = WebApplication.CreateBuilder(args);
+builder.AddAgentSilo();
+builder.Services.AddHealthChecks().AddSiloReadiness();
+
+var app = builder.Build();
+app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(AgentHealthChecks.Ready) });
+await app.RunAsync();
 return 0;

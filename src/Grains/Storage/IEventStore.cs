@@ -34,6 +34,9 @@ public interface IEventStore
 
     /// <summary>The stored transcript of the conversation, or null.</summary>
     Task<TranscriptRecord?> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>Throws unless the database answers and would accept a write now (for readiness probes).</summary>
+    Task CheckWritableAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>What one conversation writes in one go: events and, with them, its row, a snapshot and its transcript.</summary>

@@ -166,6 +166,15 @@ public sealed partial class PostgresEventStore : IEventStore, IAsyncDisposable
         return row?.ToRecord();
     }
 
+    public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_is_in_recovery();", cancellationToken: cancellationToken)))
+        {
+            throw new InvalidOperationException("The database is a read-only replica.");
+        }
+    }
+
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied PostgreSQL schema version {Version}")]

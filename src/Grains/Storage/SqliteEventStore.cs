@@ -182,6 +182,14 @@ public sealed partial class SqliteEventStore : IEventStore
         return row?.ToRecord();
     }
 
+    public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        // Taking the write lock and letting it go proves the file is writable and not locked by someone else.
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        await transaction.RollbackAsync(cancellationToken);
+    }
+
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);

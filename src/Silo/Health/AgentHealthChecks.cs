@@ -1,0 +1,46 @@
+using Agents.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Orleans.Runtime;
+
+namespace Agents.Silo.Health;
+
+public static class AgentHealthChecks
+{
+    /// <summary>Tag of the checks behind <c>/readyz</c>.</summary>
+    public const string Ready = "ready";
+
+    /// <summary>Readiness of a silo: it is an active member of its cluster, and its database takes writes.</summary>
+    public static IHealthChecksBuilder AddSiloReadiness(this IHealthChecksBuilder builder) => builder
+        .AddCheck<SiloActiveCheck>("silo", tags: [Ready])
+        .AddCheck<DatabaseWritableCheck>("database", tags: [Ready]);
+
+    private sealed class SiloActiveCheck(IClusterMembershipService membership, ILocalSiloDetails local) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            var status = membership.CurrentSnapshot.GetSiloStatus(local.SiloAddress);
+            return Task.FromResult(status == SiloStatus.Active
+                ? HealthCheckResult.Healthy()
+                : HealthCheckResult.Unhealthy($"The silo is {status}, not Active."));
+        }
+    }
+
+    private sealed class DatabaseWritableCheck(IEventStore store) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                await store.CheckWritableAsync(timeout.Token);
+                return HealthCheckResult.Healthy();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                return HealthCheckResult.Unhealthy("The database does not take writes.", ex);
+            }
+        }
+    }
+}

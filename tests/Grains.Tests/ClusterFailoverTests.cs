@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using Agents.Events;
+using Agents.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+
+namespace Agents.Grains.Tests;
+
+/// <summary>
+/// Three silo processes on PostgreSQL; one is killed (SIGKILL) while it hosts running conversations; their runs
+/// resume on the survivors by themselves, and every log stays gapless and complete.
+/// </summary>
+public sealed class ClusterFailoverTests(PostgresFixture postgres)
+{
+    private const string Alice = "alice";
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task KilledSilo_ItsRunsResumeOnTheSurvivors_WithoutGapsOrDuplicates()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync("failover", Ct);
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Orleans__Mode"] = "Cluster",
+            ["Orleans__ClusterId"] = $"failover-{Guid.NewGuid():N}",
+            ["Storage__Provider"] = "Postgres",
+            ["ConnectionStrings__Agents"] = connectionString,
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Llm__DemoTokensPerSecond"] = "8",
+        };
+        await RunMigrateAsync(settings);
+
+        var gateways = Enumerable.Range(0, 3).Select(_ => TestEnvironment.FreePort()).ToArray();
+        var silos = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
+        try
+        {
+            using var client = await ConnectAsync(settings["Orleans__ClusterId"], gateways);
+            var grains = client.Services.GetRequiredService<IClusterClient>();
+            var management = grains.GetGrain<IManagementGrain>(0);
+            await TestEnvironment.EventuallyAsync(
+                async () => (await management.GetHosts(onlyActive: true)).Count == 3 ? "" : null, TimeSpan.FromSeconds(60), "three active silos");
+
+            var store = new PostgresEventStore(
+                Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }),
+                NullLogger<PostgresEventStore>.Instance);
+            var ids = Enumerable.Range(0, 18).Select(_ => Ids.NewConversationId()).ToList();
+            await Task.WhenAll(ids.Select(id => grains.GetGrain<IConversationGrain>(id).CreateAsync(Alice, new CreateConversation(Text: "Tell me a story"), Ct)));
+            foreach (var id in ids)
+            {
+                await WaitForAsync(store, id, e => e.Type == EventTypes.MessageDelta);
+            }
+
+            // Kill the silo that hosts the most of them.
+            var placements = (await management.GetDetailedGrainStatistics(null, null, Ct))
+                .Where(s => ids.Contains(s.GrainId.Key.ToString()!))
+                .ToLookup(s => s.SiloAddress.Endpoint.Port);
+            var victimPort = placements.OrderByDescending(g => g.Count()).First().Key;
+            var onVictim = placements[victimPort].Select(s => s.GrainId.Key.ToString()!).ToHashSet();
+            var victim = silos[Array.IndexOf(gateways, await GatewayPortOfAsync(management, victimPort))];
+            var killedAt = DateTimeOffset.UtcNow;
+            await victim.KillAsync();
+
+            var resumeDelays = new List<TimeSpan>();
+            foreach (var id in ids)
+            {
+                await WaitForAsync(store, id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(90));
+                var events = await store.ReadEventsAsync(id, 0, 100_000, Ct);
+                LogInvariants.AssertHold(events);
+                Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+                var resumed = events.FirstOrDefault(e => e.Type == EventTypes.RunResumed);
+                if (onVictim.Contains(id))
+                {
+                    Assert.NotNull(resumed);
+                    resumeDelays.Add(resumed.At - killedAt);
+                }
+            }
+
+            Assert.NotEmpty(onVictim);
+            TestContext.Current.SendDiagnosticMessage(
+                $"{onVictim.Count} runs resumed after the kill; slowest after {resumeDelays.Max().TotalSeconds:0.0} s, median {resumeDelays.Order().ElementAt(resumeDelays.Count / 2).TotalSeconds:0.0} s");
+            TestContext.Current.TestOutputHelper?.WriteLine($"failover: {onVictim.Count} runs resumed, slowest {resumeDelays.Max().TotalSeconds:0.0} s after the kill");
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<int> GatewayPortOfAsync(IManagementGrain management, int siloPort)
+    {
+        var details = await management.GetDetailedHosts(onlyActive: true);
+        return details.Single(d => d.SiloAddress.Endpoint.Port == siloPort).ProxyPort;
+    }
+
+    private static async Task<IHost> ConnectAsync(string clusterId, int[] gatewayPorts)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(client => client.UseLocalhostClustering(gatewayPorts, serviceId: "agents", clusterId: clusterId));
+        var host = builder.Build();
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await host.StartAsync(Ct);
+                return host;
+            }
+            catch (Exception) when (deadline.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(500, Ct);
+            }
+        }
+    }
+
+    private static async Task RunMigrateAsync(IReadOnlyDictionary<string, string> settings)
+    {
+        var info = new ProcessStartInfo("dotnet", [SiloProcess.SiloPath, "migrate"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in settings)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync(Ct) + await process.StandardError.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+        Assert.True(process.ExitCode == 0, output);
+    }
+
+    private static Task<List<EventEnvelope>> WaitForAsync(IEventStore store, string id, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>
+        TestEnvironment.EventuallyAsync(
+            async () =>
+            {
+                var events = (await store.ReadEventsAsync(id, 0, 100_000)).ToList();
+                var index = events.FindIndex(e => predicate(e));
+                return index < 0 ? null : events[..(index + 1)];
+            },
+            timeout ?? TimeSpan.FromSeconds(30),
+            $"an expected event in {id}");
+}
