@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the solution. Installs what the tests need when it is missing (Chromium from
-# Debian for the browser tests, the web client's npm packages), then prints "N passed, N failed" last.
+# Runs every test of the solution. Installs what the tests need when it is missing (PostgreSQL and
+# Chromium from Debian packages, Node.js for the web client's npm packages); the tests start their own
+# throwaway PostgreSQL server. Prints "N passed, N failed" last.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,6 +16,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "Installing PostgreSQL (Debian package) for the store and cluster tests..."
+  apt_install postgresql
+fi
 if [ ! -x /usr/bin/chromium ]; then
   echo "Installing Chromium (Debian package) for the browser tests..."
   apt_install chromium

@@ -33,6 +33,16 @@ if (Wants("E1"))
     results.AddRange(await EventLogThroughputAsync("E1d", "100 concurrent Demo dinner runs at full speed (tools, approvals), defaults", TimeSpan.FromMilliseconds(25), SqliteSynchronous.Full, demo: true));
 }
 
+if (Wants("E2"))
+{
+    // A throwaway PostgreSQL server from the Debian packages with fsync and synchronous commit on: the write rate a cluster would see.
+    await using var postgres = new Agents.Testing.PostgresServer();
+    await postgres.StartAsync();
+    var connectionString = await postgres.CreateDatabaseAsync("bench");
+    results.AddRange(await EventLogThroughputAsync("E2a", "PostgreSQL: 100 concurrent runs, every token an event (window 0)", TimeSpan.Zero, SqliteSynchronous.Full, postgres: connectionString));
+    results.AddRange(await EventLogThroughputAsync("E2b", "PostgreSQL: 100 concurrent runs, 25 ms window (default)", TimeSpan.FromMilliseconds(25), SqliteSynchronous.Full, postgres: connectionString));
+}
+
 if (Wants("B1"))
 {
     results.AddRange(await BytesPerAnswerAsync("B1a", "one event per token (a model streaming at a human pace)", TimeSpan.Zero));
@@ -62,10 +72,10 @@ string? ArgValue(string name)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
-async Task<List<BenchResult>> EventLogThroughputAsync(string id, string name, TimeSpan window, SqliteSynchronous synchronous, bool demo = false)
+async Task<List<BenchResult>> EventLogThroughputAsync(string id, string name, TimeSpan window, SqliteSynchronous synchronous, bool demo = false, string? postgres = null)
 {
     const int conversations = 100;
-    await using var silo = await BenchSilo.StartAsync(window, synchronous, demo);
+    await using var silo = await BenchSilo.StartAsync(window, synchronous, demo, postgres);
     silo.Model.TokensPerAnswer = 200;
     var writer = silo.Services.GetRequiredService<EventLogWriter>();
     var ids = Enumerable.Range(0, conversations).Select(_ => Ids.NewConversationId()).ToList();
@@ -177,14 +187,15 @@ internal sealed class BenchSilo : IAsyncDisposable
     public BenchChatModel Model => Services.GetRequiredService<BenchChatModel>();
     private string DatabasePath => Path.Combine(_directory, "agents.db");
 
-    public static async Task<BenchSilo> StartAsync(TimeSpan window, SqliteSynchronous synchronous, bool demo = false)
+    public static async Task<BenchSilo> StartAsync(TimeSpan window, SqliteSynchronous synchronous, bool demo = false, string? postgres = null)
     {
         var directory = Path.Combine(Path.GetTempPath(), "agents-bench", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ConnectionStrings:Agents"] = $"Data Source={Path.Combine(directory, "agents.db")}",
+            ["ConnectionStrings:Agents"] = postgres ?? $"Data Source={Path.Combine(directory, "agents.db")}",
+            ["Storage:Provider"] = postgres is null ? "Sqlite" : "Postgres",
             ["Storage:Synchronous"] = synchronous.ToString(),
             ["Agent:DeltaFlushWindow"] = window.ToString(),
             ["Orleans:SiloPort"] = "21111",

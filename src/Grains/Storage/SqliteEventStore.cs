@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
 using Agents.Events;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -15,9 +12,6 @@ namespace Agents.Grains.Storage;
 /// </summary>
 public sealed partial class SqliteEventStore : IEventStore
 {
-    private const int RowsPerInsert = 200;
-    private static readonly ConcurrentDictionary<int, string> InsertSql = new();
-
     private readonly string _connectionString;
     private readonly string _synchronousPragma;
     private readonly ILogger<SqliteEventStore> _logger;
@@ -69,25 +63,21 @@ public sealed partial class SqliteEventStore : IEventStore
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction(deferred: false);
 
-        var events = batches.SelectMany(b => b.Events).ToList();
-        for (var offset = 0; offset < events.Count; offset += RowsPerInsert)
+        // One prepared statement executed per row: SQLite runs in-process, so rows cost no round trips, and
+        // re-binding a prepared statement is cheaper than building one statement with many parameters.
+        var events = batches.SelectMany(b => b.Events).Select(e => new
         {
-            var count = Math.Min(RowsPerInsert, events.Count - offset);
-            var parameters = new DynamicParameters();
-            for (var i = 0; i < count; i++)
-            {
-                var e = events[offset + i];
-                var p = i.ToString(CultureInfo.InvariantCulture);
-                parameters.Add("c" + p, e.ConversationId);
-                parameters.Add("s" + p, e.Seq);
-                parameters.Add("r" + p, e.RunId);
-                parameters.Add("t" + p, e.Type);
-                parameters.Add("a" + p, e.At.ToUnixTimeMilliseconds());
-                parameters.Add("d" + p, AgentJson.SerializeData(e.Data));
-            }
-
-            await connection.ExecuteAsync(InsertSql.GetOrAdd(count, BuildInsertSql), parameters, transaction);
-        }
+            e.ConversationId,
+            e.Seq,
+            e.RunId,
+            Type = e.Type,
+            At = e.At.ToUnixTimeMilliseconds(),
+            Data = AgentJson.SerializeData(e.Data),
+        });
+        await connection.ExecuteAsync(
+            "INSERT INTO events (conversation_id, seq, run_id, type, at, data) VALUES (@ConversationId, @Seq, @RunId, @Type, @At, @Data);",
+            events,
+            transaction);
 
         // Several batches of one conversation may share a transaction: only its last row and snapshot matter.
         foreach (var conversation in batches.Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => g.Last()))
@@ -198,17 +188,6 @@ public sealed partial class SqliteEventStore : IEventStore
         pragma.CommandText = _synchronousPragma;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
         return connection;
-    }
-
-    private static string BuildInsertSql(int rows)
-    {
-        var sql = new StringBuilder("INSERT INTO events (conversation_id, seq, run_id, type, at, data) VALUES ");
-        for (var i = 0; i < rows; i++)
-        {
-            sql.Append(i == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"(@c{i},@s{i},@r{i},@t{i},@a{i},@d{i})");
-        }
-
-        return sql.Append(';').ToString();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied SQLite schema version {Version}")]
