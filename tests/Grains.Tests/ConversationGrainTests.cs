@@ -320,14 +320,46 @@ public sealed class ConversationGrainTests(SiloFixture silo)
     }
 
     [Fact]
-    public async Task AModelFailure_EndsTheRunWithModelError_AndClosesTheStreamedMessage()
+    public async Task AModelCallCutMidStream_IsRetriedAsAWholeStep_UnderANewMessageId()
     {
-        var script = silo.Model.Add(new Turn(new TextStep("Half a "), new FailStep(new HttpRequestException("connection reset"))));
+        var script = silo.Model.Add(
+            new Turn(new TextStep("Half a "), PauseStep.PastTheFlushWindow, new FailStep(new HttpRequestException("connection reset"))),
+            new Turn(new TextStep("A whole answer.")));
         var id = await StartAsync(script.Marker);
         var events = await silo.WaitForEndAsync(id);
 
         LogInvariants.AssertHold(events);
-        Assert.Equal("model_error", Assert.IsType<RunFailed>(events[^1].Data).Error.Code);
+        Assert.Equal(
+            ["message.user", "run.started", "message.delta", "message.interrupted", "message.delta", "message.assistant", "run.completed"],
+            LogInvariants.Shape(events));
+        var interrupted = events.Select(e => e.Data).OfType<MessageInterrupted>().Single();
+        Assert.Equal(InterruptReasons.ModelError, interrupted.Reason);
+        Assert.NotEqual(interrupted.MessageId, events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Single().MessageId);
+    }
+
+    [Fact]
+    public async Task AModelThatKeepsFailing_EndsTheRunWithACode_WhenTheRetriesAreSpent()
+    {
+        var script = silo.Model.Add(new Turn(new TextStep("Half a "), PauseStep.PastTheFlushWindow, new FailStep(new HttpRequestException("connection reset"))));
+        var id = await StartAsync(script.Marker);
+        var events = await silo.WaitForEndAsync(id);
+
+        LogInvariants.AssertHold(events);
+        Assert.Equal("model_unavailable", Assert.IsType<RunFailed>(events[^1].Data).Error.Code);
+        Assert.Equal(2, script.Prompts.Count);
+        Assert.Equal(2, events.Count(e => e.Data is MessageInterrupted { Reason: InterruptReasons.ModelError }));
+    }
+
+    [Fact]
+    public async Task AStalledModelStream_TimesOut_AndTheRunFailsWithModelTimeout()
+    {
+        var hold = new HoldStep();
+        var script = silo.Model.Add(new Turn(new TextStep("Thinking "), hold));
+        var id = await StartAsync(script.Marker);
+        var events = await silo.WaitForEndAsync(id, TimeSpan.FromSeconds(30));
+
+        LogInvariants.AssertHold(events);
+        Assert.Equal("model_timeout", Assert.IsType<RunFailed>(events[^1].Data).Error.Code);
     }
 
     [Fact]

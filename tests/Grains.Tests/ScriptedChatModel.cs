@@ -73,6 +73,9 @@ internal sealed class ScriptedChatModel(DemoChatCompletionService demo) : IChatC
                     break;
                 case FailStep fail:
                     throw fail.Exception;
+                case PauseStep pause:
+                    await Task.Delay(pause.Duration, cancellationToken);
+                    break;
             }
         }
     }
@@ -112,3 +115,9 @@ internal sealed record HoldStep : Step
 }
 
 internal sealed record FailStep(Exception Exception) : Step;
+
+/// <summary>Waits, as a model between two chunks; longer than the flush window, the text before it is stored.</summary>
+internal sealed record PauseStep(TimeSpan Duration) : Step
+{
+    public static PauseStep PastTheFlushWindow { get; } = new(TimeSpan.FromMilliseconds(150));
+}

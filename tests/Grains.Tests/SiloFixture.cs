@@ -48,6 +48,9 @@ public sealed class SiloFixture : IAsyncLifetime
             ["Agent:MaxSteps"] = MaxSteps.ToString(),
             ["Agent:SnapshotEvery"] = "20",
             ["Agent:MaxMessageChars"] = "1000",
+            ["Llm:MaxAttempts"] = "2",
+            ["Llm:InitialBackoff"] = "00:00:00.050",
+            ["Llm:StallTimeout"] = "00:00:02",
             ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

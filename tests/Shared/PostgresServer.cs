@@ -103,7 +103,6 @@ public sealed class PostgresServer : IAsyncDisposable
             NpgsqlConnection.ClearAllPools();
             await StopAndDeleteAsync(bin, directory);
         }
-
     }
 
     private string BuildConnectionString(string database)
@@ -199,7 +198,7 @@ public sealed class PostgresServer : IAsyncDisposable
             ? candidates[0].Bin
             : throw new InvalidOperationException(
                 "PostgreSQL is not installed: no initdb and pg_ctl under /usr/lib/postgresql/*/bin. "
-                + "The cluster tests run a throwaway PostgreSQL server; install it with `apt-get install -y postgresql` "
+                + "These tests run a throwaway PostgreSQL server; install it with `apt-get install -y postgresql` "
                 + "(the service does not need to run), or set POSTGRES_BIN_DIR to a directory holding initdb and pg_ctl.");
     }
 
@@ -360,6 +359,6 @@ public sealed class PostgresServer : IAsyncDisposable
             builder.Append(char.IsAsciiLetterOrDigit(c) ? c : '_');
         }
 
-        return builder.Length is > 0 and <= 30 ? builder.ToString() : builder.Length > 30 ? builder.ToString()[..30] : "test";
+        return builder.Length == 0 ? "test" : builder.ToString()[..Math.Min(builder.Length, 30)];
     }
 }

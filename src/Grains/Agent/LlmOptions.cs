@@ -20,6 +20,22 @@ public sealed class LlmOptions
     /// <summary>For <c>OpenAI</c>: the key; from configuration or the environment only, never logged.</summary>
     public string? ApiKey { get; set; }
 
+    /// <summary>Attempts per model step: a transient failure (429, 5xx, a dropped connection, a stall) is retried as a whole step.</summary>
+    [Range(1, 20)]
+    public int MaxAttempts { get; set; } = 4;
+
+    /// <summary>The first retry's delay; it doubles per attempt, with jitter, up to <see cref="MaxBackoff"/>. A provider's Retry-After wins.</summary>
+    public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest delay between attempts, Retry-After included.</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest one model call may stream.</summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The longest a model stream may go without sending anything.</summary>
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>For <c>Demo</c>: how fast it streams; 0 streams as fast as it can.</summary>
     [Range(0, 1_000_000)]
     public double DemoTokensPerSecond { get; set; } = 30;

@@ -27,6 +27,7 @@ internal sealed partial class ConversationGrain(
     EventLogWriter writer,
     Kernel kernel,
     IOptions<AgentOptions> agentOptions,
+    IOptions<LlmOptions> llmOptions,
     TimeProvider time,
     ILogger<ConversationGrain> logger) : Grain, IConversationGrain, IRemindable
 {
@@ -39,6 +40,7 @@ internal sealed partial class ConversationGrain(
     };
 
     private readonly AgentOptions _options = agentOptions.Value;
+    private readonly LlmOptions _llm = llmOptions.Value;
     private readonly Queue<(Task Durable, EventEnvelope[] Events)> _unpublished = new();
     private ConversationState _state = new();
     private bool _exists;
@@ -375,8 +377,8 @@ internal sealed partial class ConversationGrain(
         catch (Exception ex) when (_broken is null && run is not null && _state.ActiveRun == run)
         {
             LogRunFailed(ex, Id, run.RunId);
-            var error = ex is ModelException
-                ? new ErrorInfo("model_error", $"The model call failed: {ex.InnerException?.Message ?? ex.Message}")
+            var error = ex is ModelCallException model
+                ? new ErrorInfo(model.Code, model.Message)
                 : new ErrorInfo("internal_error", "The run failed on an unexpected error; see the service log.");
             await CloseRunAsync(run, new RunFailed(error), InterruptReasons.ModelError, error);
         }
@@ -415,18 +417,84 @@ internal sealed partial class ConversationGrain(
     private async Task ModelStepAsync(RunState run, CancellationToken cancellationToken)
     {
         var history = ChatHistoryBuilder.Build(_state, _options.SystemPrompt);
+        ModelResponse response;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                response = await StreamResponseAsync(run, history, cancellationToken);
+                break;
+            }
+            catch (ModelCallException failure) when (failure.Transient && attempt < _llm.MaxAttempts)
+            {
+                var delay = failure.RetryAfter is { } asked ? Min(asked, _llm.MaxBackoff) : Backoff(attempt);
+                LogModelRetry(failure.InnerException ?? failure, Id, attempt, delay);
+                await Task.Delay(delay, time, cancellationToken);
+            }
+        }
+
+        if (response.Usage is { } usage)
+        {
+            run.Usage = run.Usage is null ? usage : run.Usage + usage;
+        }
+
+        var events = new List<ConversationEvent>();
+        if (response.Text.Length > 0 || response.Calls.Count == 0)
+        {
+            events.Add(new AssistantMessageCompleted(response.MessageId, response.Text));
+        }
+
+        var usedIds = new HashSet<string>(_state.CallIds);
+        foreach (var (modelCallId, name, arguments) in response.Calls.Build())
+        {
+            var callId = modelCallId is not null && Ids.IsValid(modelCallId) && usedIds.Add(modelCallId) ? modelCallId : Ids.NewCallId();
+            usedIds.Add(callId);
+            var (json, problem) = ValidateArguments(arguments);
+            events.Add(new ToolCalled(callId, name, json));
+            problem ??= FindTool(name) is null ? new ErrorInfo("unknown_tool", $"There is no tool named '{name}'.") : null;
+            if (problem is not null)
+            {
+                // The model gets the error as the call's result and carries on.
+                events.Add(new ToolResultReturned(callId, name, null, problem));
+            }
+        }
+
+        // A message that arrived while the model was answering still needs an answer: one more step.
+        if (response.Calls.Count == 0 && run.Deferred.Count == 0)
+        {
+            events.Add(new RunCompleted(run.Usage));
+        }
+
+        await AppendAsync(run.RunId, [.. events]);
+    }
+
+    /// <summary>
+    /// One attempt at a model call, streamed into deltas as it comes. A call that fails after some of its text
+    /// was stored ends that message with <c>message.interrupted</c>; a retry streams under a new message id.
+    /// </summary>
+    private async Task<ModelResponse> StreamResponseAsync(RunState run, ChatHistory history, CancellationToken cancellationToken)
+    {
         var chat = kernel.GetRequiredService<IChatCompletionService>();
         var messageId = Ids.NewMessageId();
         var text = new StringBuilder();
         var calls = new ToolCallAccumulator();
         var deltas = new DeltaBuffer(this, run.RunId, messageId, _options.DeltaFlushWindow);
         TokenUsage? usage = null;
+        var started = time.GetTimestamp();
+        // One timer serves both limits: before each chunk it is set to the stall timeout or what is left of the call's.
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            await using var stream = chat.GetStreamingChatMessageContentsAsync(history, ModelSettings, kernel, cancellationToken)
-                .GetAsyncEnumerator(cancellationToken);
-            while (await MoveNextAsync(stream))
+            await using var stream = chat.GetStreamingChatMessageContentsAsync(history, ModelSettings, kernel, attempt.Token)
+                .GetAsyncEnumerator(attempt.Token);
+            while (true)
             {
+                attempt.CancelAfter(Min(_llm.StallTimeout, _llm.CallTimeout - time.GetElapsedTime(started)));
+                if (!await stream.MoveNextAsync())
+                {
+                    break;
+                }
+
                 var chunk = stream.Current;
                 if (chunk.Metadata?.TryGetValue(DemoChatCompletionService.ProgressMetadataKey, out var progress) == true && progress is string line)
                 {
@@ -444,6 +512,21 @@ internal sealed partial class ConversationGrain(
                 usage = UsageReader.Read(chunk.Metadata) ?? usage;
             }
         }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            deltas.Discard();
+            var failure = ex is OperationCanceledException
+                ? time.GetElapsedTime(started) >= _llm.CallTimeout
+                    ? new ModelCallException(ModelCallException.Timeout, $"The model did not finish within {_llm.CallTimeout}.", true, null, ex)
+                    : new ModelCallException(ModelCallException.Timeout, $"The model sent nothing for {_llm.StallTimeout}.", true, null, ex)
+                : ModelCallException.Classify(ex);
+            if (run.OpenMessage?.MessageId == messageId)
+            {
+                await AppendAsync(run.RunId, new MessageInterrupted(messageId, InterruptReasons.ModelError));
+            }
+
+            throw failure;
+        }
         catch
         {
             deltas.Discard();
@@ -451,52 +534,19 @@ internal sealed partial class ConversationGrain(
         }
 
         deltas.Flush();
-        if (usage is not null)
-        {
-            run.Usage = run.Usage is null ? usage : run.Usage + usage;
-        }
-
-        var events = new List<ConversationEvent>();
-        if (text.Length > 0 || calls.Count == 0)
-        {
-            events.Add(new AssistantMessageCompleted(messageId, text.ToString()));
-        }
-
-        var usedIds = new HashSet<string>(_state.CallIds);
-        foreach (var (modelCallId, name, arguments) in calls.Build())
-        {
-            var callId = modelCallId is not null && Ids.IsValid(modelCallId) && usedIds.Add(modelCallId) ? modelCallId : Ids.NewCallId();
-            usedIds.Add(callId);
-            var (json, problem) = ValidateArguments(arguments);
-            events.Add(new ToolCalled(callId, name, json));
-            problem ??= FindTool(name) is null ? new ErrorInfo("unknown_tool", $"There is no tool named '{name}'.") : null;
-            if (problem is not null)
-            {
-                // The model gets the error as the call's result and carries on.
-                events.Add(new ToolResultReturned(callId, name, null, problem));
-            }
-        }
-
-        // A message that arrived while the model was answering still needs an answer: one more step.
-        if (calls.Count == 0 && run.Deferred.Count == 0)
-        {
-            events.Add(new RunCompleted(run.Usage));
-        }
-
-        await AppendAsync(run.RunId, [.. events]);
-
-        async ValueTask<bool> MoveNextAsync(IAsyncEnumerator<StreamingChatMessageContent> enumerator)
-        {
-            try
-            {
-                return await enumerator.MoveNextAsync();
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                throw new ModelException(ex);
-            }
-        }
+        return new ModelResponse(messageId, text.ToString(), calls, usage);
     }
+
+    private TimeSpan Backoff(int attempt)
+    {
+        // Exponential with jitter, so conversations that failed together do not retry together.
+        var exponential = _llm.InitialBackoff * Math.Pow(2, attempt - 1);
+        return Min(exponential, _llm.MaxBackoff) * (0.5 + Random.Shared.NextDouble() / 2);
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private sealed record ModelResponse(string MessageId, string Text, ToolCallAccumulator Calls, TokenUsage? Usage);
 
     private async Task SettleNextCallAsync(RunState run, CancellationToken cancellationToken)
     {
@@ -914,10 +964,11 @@ internal sealed partial class ConversationGrain(
         }
     }
 
-    private sealed class ModelException(Exception inner) : Exception(inner.Message, inner);
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Conversation {ConversationId} resumes run {RunId}")]
     private partial void LogResuming(string conversationId, string runId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: model call attempt {Attempt} failed; retrying in {Delay}")]
+    private partial void LogModelRetry(Exception exception, string conversationId, int attempt, TimeSpan delay);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: run {RunId} failed")]
     private partial void LogRunFailed(Exception exception, string conversationId, string runId);

@@ -177,6 +177,23 @@ internal static class OrleansPostgresQueries
            AND i_am_alive_time < @IAmAliveTime
         """;
 
+    /// <summary>
+    /// Optional key (Orleans 10.4+): the provider reads all rows, picks dead silos it may forget, and runs this once per
+    /// row with the values it read; the row goes only if it is still dead and unchanged since (no new I-am-alive or
+    /// suspicion in between). When the key is absent the provider uses <see cref="CleanupDefunctSiloEntriesKey"/>.
+    /// </summary>
+    public const string CleanupDefunctSiloEntryKey = """
+        DELETE FROM orleans_membership
+         WHERE cluster_id = @DeploymentId
+           AND address = @Address
+           AND port = @Port
+           AND generation = @Generation
+           AND status = 6
+           AND start_time = @StartTime
+           AND i_am_alive_time = @IAmAliveTime
+           AND coalesce(suspect_times, '') = coalesce(@SuspectTimes, '')
+        """;
+
     // ---------------------------------------------------------------- reminders
     // The ETag of a reminder is its row version. grain_hash is the grain's uniform hash cast to a signed int by the
     // provider, which also picks ReadRangeRows1Key or ReadRangeRows2Key by comparing the bounds as signed ints.
@@ -368,6 +385,7 @@ internal static class OrleansPostgresQueries
         [nameof(UpdateIAmAlivetimeKey)] = UpdateIAmAlivetimeKey,
         [nameof(DeleteMembershipTableEntriesKey)] = DeleteMembershipTableEntriesKey,
         [nameof(CleanupDefunctSiloEntriesKey)] = CleanupDefunctSiloEntriesKey,
+        [nameof(CleanupDefunctSiloEntryKey)] = CleanupDefunctSiloEntryKey,
         [nameof(ReadReminderRowsKey)] = ReadReminderRowsKey,
         [nameof(ReadRangeRows1Key)] = ReadRangeRows1Key,
         [nameof(ReadRangeRows2Key)] = ReadRangeRows2Key,

@@ -13,8 +13,9 @@ namespace Agents.Silo.Postgres;
 /// <c>orleans_reminder</c>, <c>orleans_grain_state</c>, <c>OrleansQuery</c> (unquoted, as the providers query it) and
 /// <c>orleans_schema_version</c>, all in the connection's default schema.</para>
 /// <para><see cref="ApplyAsync"/> is idempotent and safe to run from several processes at once: it works in one
-/// transaction that first takes a transaction-scoped advisory lock, creates only what is missing, and upserts the
-/// query rows, so a newer build replaces older query text. A database already at a newer
+/// transaction that first takes a transaction-scoped advisory lock, creates what is missing (only when the recorded
+/// version is behind this build's), and upserts every query row, so a newer build replaces older query text and a
+/// deleted row comes back. A database already at a newer
 /// <see cref="Version"/> is left as it is, so an older silo in a rolling upgrade does not put old query text back.</para>
 /// </remarks>
 public static class OrleansPostgresSchema
@@ -131,9 +132,13 @@ public static class OrleansPostgresSchema
             return;
         }
 
-        foreach (var statement in Tables.Skip(1))
+        if (applied != Version)
         {
-            await ExecuteAsync(connection, transaction, statement, ct);
+            // Only when behind: CREATE INDEX IF NOT EXISTS still locks its table, which a running cluster would feel.
+            foreach (var statement in Tables.Skip(1))
+            {
+                await ExecuteAsync(connection, transaction, statement, ct);
+            }
         }
 
         foreach (var (key, text) in OrleansPostgresQueries.All)
