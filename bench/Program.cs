@@ -36,7 +36,7 @@ if (Wants("E1"))
 if (Wants("E2"))
 {
     // A throwaway PostgreSQL server from the Debian packages with fsync and synchronous commit on: the write rate a cluster would see.
-    await using var postgres = new Agents.Testing.PostgresServer();
+    await using var postgres = new Agents.Testing.PostgresServer { Durable = true };
     await postgres.StartAsync();
     var connectionString = await postgres.CreateDatabaseAsync("bench");
     results.AddRange(await EventLogThroughputAsync("E2a", "PostgreSQL: 100 concurrent runs, every token an event (window 0)", TimeSpan.Zero, SqliteSynchronous.Full, postgres: connectionString));

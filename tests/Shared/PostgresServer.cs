@@ -30,6 +30,12 @@ public sealed class PostgresServer : IAsyncDisposable
     private bool _disposed;
     private string? _binDirectory;
 
+    /// <summary>
+    /// Whether the server flushes like a production one (<c>fsync</c>, synchronous commit, full page writes):
+    /// what benchmarks need to measure real commit costs. Off by default: tests need a fast throwaway.
+    /// </summary>
+    public bool Durable { get; init; }
+
     /// <summary>The data directory (also the Unix socket directory); set once started.</summary>
     public string? DataDirectory { get; private set; }
 
@@ -148,9 +154,7 @@ public sealed class PostgresServer : IAsyncDisposable
                     $"-p {port}",
                     $"-k {directory}",
                     "-c listen_addresses=127.0.0.1",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
+                    Durable ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
                     "-c max_connections=300");
                 try
                 {
