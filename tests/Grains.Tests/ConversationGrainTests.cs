@@ -369,15 +369,22 @@ public sealed class ConversationGrainTests(SiloFixture silo)
             new Turn(new TextStep("Let me check."), new ToolStep("Demo-search_restaurants", """{"query":"mexican"}""")),
             new Turn(new TextStep("Casa Verde is close.")));
         var id = await StartAsync(script.Marker);
-        var events = await silo.WaitForEndAsync(id);
+        var firstRun = await silo.WaitForEndAsync(id);
+        var second = await silo.Conversation(id).SendMessageAsync(Alice, new SendMessage("And tomorrow?"), Ct);
+        await silo.WaitForAsync(id, e => e.Seq > second && EventTypes.IsTerminal(e.Type));
+        var all = await silo.ReadAllAsync(id);
         var json = await silo.Grains.GetGrain<IConversationDirectoryGrain>(0).GetTranscriptAsync(Alice, id, Ct);
         Assert.NotNull(json);
 
         using var transcript = JsonDocument.Parse(json);
         var root = transcript.RootElement;
         Assert.Equal(id, root.GetProperty("conversationId").GetString());
-        Assert.Equal(events.Count, root.GetProperty("lastSeq").GetInt64());
-        var run = Assert.Single(root.GetProperty("runs").EnumerateArray());
+        Assert.Equal(all.Count, root.GetProperty("lastSeq").GetInt64());
+        var runs = root.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal([firstRun[0].RunId, all[^1].RunId], runs.Select(r => r.GetProperty("runId").GetString()));
+        Assert.Equal(["user", "assistant"], runs[1].GetProperty("items").EnumerateArray().Select(i => i.GetProperty("kind").GetString()));
+        var events = firstRun;
+        var run = runs[0];
         Assert.Equal(events[0].RunId, run.GetProperty("runId").GetString());
         Assert.Equal("completed", run.GetProperty("outcome").GetString());
         var items = run.GetProperty("items").EnumerateArray().ToList();

@@ -68,18 +68,20 @@ public abstract class EventStoreContractTests
     }
 
     [Fact]
-    public async Task SnapshotsAndTranscripts_AreUpserted()
+    public async Task Snapshots_AreReplaced_AndTranscripts_AreARowPerRun()
     {
         var store = await CreateStoreAsync();
         var t = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
         await store.AppendAsync([new AppendBatch("c_s", [], Row("c_s", 0), new SnapshotRecord("c_s", 1, "{\"a\":1}"),
-            new TranscriptRecord("c_s", "alice", "t", RunOutcome.Completed, 1, t, "{\"runs\":[]}"))], Ct);
+            new TranscriptRecord("c_s", "r_1", "alice", RunOutcome.Completed, t, t.AddSeconds(1), 4, "{\"runId\":\"r_1\"}"))], Ct);
         await store.AppendAsync([new AppendBatch("c_s", [], Row("c_s", 0), new SnapshotRecord("c_s", 2, "{\"a\":2}"),
-            new TranscriptRecord("c_s", "alice", "t", RunOutcome.Failed, 2, t, "{\"runs\":[1]}"))], Ct);
+            new TranscriptRecord("c_s", "r_2", "alice", RunOutcome.Failed, t.AddSeconds(2), t.AddSeconds(3), 9, "{\"runId\":\"r_2\"}"))], Ct);
 
         Assert.Equal(new SnapshotRecord("c_s", 2, "{\"a\":2}"), await store.ReadSnapshotAsync("c_s", Ct));
-        var transcript = await store.ReadTranscriptAsync("c_s", Ct);
-        Assert.Equal((RunOutcome.Failed, 2L, "{\"runs\":[1]}"), (transcript?.Outcome, transcript?.LastSeq, transcript?.Transcript));
+        var transcripts = await store.ReadTranscriptAsync("c_s", Ct);
+        Assert.Equal(["r_1", "r_2"], transcripts.Select(r => r.RunId));
+        Assert.Equal((RunOutcome.Failed, 9L, "{\"runId\":\"r_2\"}", t.AddSeconds(3)), (transcripts[1].Outcome, transcripts[1].LastSeq, transcripts[1].Transcript, transcripts[1].EndedAt));
+        Assert.Empty(await store.ReadTranscriptAsync("c_none", Ct));
     }
 
     [Fact]

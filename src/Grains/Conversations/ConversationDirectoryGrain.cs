@@ -23,6 +23,7 @@ internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, ICo
             throw ConversationException.NotFound($"conversation {conversationId} not found");
         }
 
-        return (await store.ReadTranscriptAsync(conversationId, cancellationToken))?.Transcript;
+        var runs = await store.ReadTranscriptAsync(conversationId, cancellationToken);
+        return runs.Count == 0 ? null : Transcripts.Document(row, runs);
     }
 }

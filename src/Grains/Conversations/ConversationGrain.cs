@@ -730,7 +730,7 @@ internal sealed partial class ConversationGrain(
             _snapshotSeq = _state.LastSeq;
         }
 
-        var transcript = terminal ? Transcripts.Build(_state) : null;
+        var transcript = terminal ? Transcripts.BuildLastRun(_state) : null;
         var durable = writer.AppendAsync(new AppendBatch(Id, envelopes, ToRecord(), snapshot, transcript));
         _lastAppend = durable;
         _unpublished.Enqueue((durable, envelopes));

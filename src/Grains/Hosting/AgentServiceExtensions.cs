@@ -1,4 +1,5 @@
 using Agents.Grains.Agent;
+using Agents.Grains.Agent.Mcp;
 using Agents.Grains.Agent.Tools;
 using Agents.Grains.Storage;
 using Microsoft.Extensions.Configuration;
@@ -57,6 +58,8 @@ public static class AgentServiceExtensions
         {
             kernel.Plugins.AddFromType<DemoPlugin>(DemoPlugin.PluginName);
         }
+
+        builder.AddMcpTools();
 
         var llm = builder.Configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
         if (llm.Provider == "OpenAI")

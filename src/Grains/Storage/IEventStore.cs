@@ -32,19 +32,19 @@ public interface IEventStore
     /// <summary>The latest snapshot of the conversation, or null.</summary>
     Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default);
 
-    /// <summary>The stored transcript of the conversation, or null.</summary>
-    Task<TranscriptRecord?> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default);
+    /// <summary>The stored transcripts of the conversation's finished runs, oldest first.</summary>
+    Task<IReadOnlyList<TranscriptRecord>> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default);
 
     /// <summary>Throws unless the database answers and would accept a write now (for readiness probes).</summary>
     Task CheckWritableAsync(CancellationToken cancellationToken = default);
 }
 
-/// <summary>What one conversation writes in one go: events and, with them, its row, a snapshot and its transcript.</summary>
+/// <summary>What one conversation writes in one go: events and, with them, its row, a snapshot and a finished run's transcript.</summary>
 /// <param name="ConversationId">The conversation.</param>
 /// <param name="Events">Events with consecutive seqs, possibly none.</param>
 /// <param name="Conversation">The conversation's row as of the last event.</param>
 /// <param name="Snapshot">A snapshot as of the last event, now and then.</param>
-/// <param name="Transcript">The transcript, when a run ended.</param>
+/// <param name="Transcript">The transcript of the run that ended, if one did.</param>
 public sealed record AppendBatch(
     string ConversationId,
     IReadOnlyList<EventEnvelope> Events,
@@ -70,12 +70,16 @@ public sealed record ConversationRecord(
 /// <summary>The conversation's state folded up to <paramref name="Seq"/>, as JSON.</summary>
 public sealed record SnapshotRecord(string ConversationId, long Seq, string State);
 
-/// <summary>The transcript of a conversation's finished runs, as JSON.</summary>
+/// <summary>
+/// The transcript of one finished run, as JSON: written once when the run ends, so a long conversation costs
+/// one row per run rather than a growing document rewritten at every run's end.
+/// </summary>
 public sealed record TranscriptRecord(
     string ConversationId,
+    string RunId,
     string Owner,
-    string Title,
-    RunOutcome? Outcome,
+    RunOutcome Outcome,
+    DateTimeOffset StartedAt,
+    DateTimeOffset EndedAt,
     long LastSeq,
-    DateTimeOffset UpdatedAt,
     string Transcript);

@@ -39,13 +39,15 @@ internal static class PostgresSchema
         );
 
         CREATE TABLE transcripts (
-            conversation_id text   NOT NULL PRIMARY KEY,
-            owner           text   NOT NULL,
-            title           text   NOT NULL,
-            outcome         text   NULL,
-            last_seq        bigint NOT NULL,
-            updated_at      bigint NOT NULL,
-            transcript      text   NOT NULL
+            conversation_id text    NOT NULL,
+            run_id          text    NOT NULL,
+            owner           text    NOT NULL,
+            outcome         text    NOT NULL,
+            started_at      bigint  NOT NULL,
+            ended_at        bigint  NOT NULL,
+            last_seq        bigint  NOT NULL,
+            transcript      text    NOT NULL,
+            PRIMARY KEY (conversation_id, run_id)
         );
         """,
     ];

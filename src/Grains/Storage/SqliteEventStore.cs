@@ -105,18 +105,10 @@ public sealed partial class SqliteEventStore : IEventStore
                 transaction);
         }
 
-        foreach (var transcript in batches.Where(b => b.Transcript is not null).Select(b => b.Transcript!).GroupBy(t => t.ConversationId).Select(g => g.Last()))
+        var transcripts = batches.Where(b => b.Transcript is not null).Select(b => StoreRows.TranscriptRow.From(b.Transcript!)).ToList();
+        if (transcripts.Count > 0)
         {
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO transcripts (conversation_id, owner, title, outcome, last_seq, updated_at, transcript)
-                VALUES (@ConversationId, @Owner, @Title, @Outcome, @LastSeq, @UpdatedAt, @Transcript)
-                ON CONFLICT (conversation_id) DO UPDATE SET
-                    title = excluded.title, outcome = excluded.outcome, last_seq = excluded.last_seq,
-                    updated_at = excluded.updated_at, transcript = excluded.transcript;
-                """,
-                StoreRows.TranscriptRow.From(transcript),
-                transaction);
+            await connection.ExecuteAsync(StoreRows.TranscriptRow.Upsert, transcripts, transaction);
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -164,12 +156,12 @@ public sealed partial class SqliteEventStore : IEventStore
             new CommandDefinition(StoreRows.SelectSnapshot, new { conversationId }, cancellationToken: cancellationToken));
     }
 
-    public async Task<TranscriptRecord?> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<TranscriptRecord>> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.TranscriptRow>(
-            new CommandDefinition(StoreRows.TranscriptRow.Select + " WHERE conversation_id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
-        return row?.ToRecord();
+        var rows = await connection.QueryAsync<StoreRows.TranscriptRow>(
+            new CommandDefinition(StoreRows.TranscriptRow.Select, new { conversationId }, cancellationToken: cancellationToken));
+        return rows.Select(r => r.ToRecord()).ToList();
     }
 
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)

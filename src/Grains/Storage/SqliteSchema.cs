@@ -39,13 +39,15 @@ internal static class SqliteSchema
         );
 
         CREATE TABLE transcripts (
-            conversation_id TEXT    NOT NULL PRIMARY KEY,
+            conversation_id TEXT    NOT NULL,
+            run_id          TEXT    NOT NULL,
             owner           TEXT    NOT NULL,
-            title           TEXT    NOT NULL,
-            outcome         TEXT    NULL,
+            outcome         TEXT    NOT NULL,
+            started_at      INTEGER NOT NULL,
+            ended_at        INTEGER NOT NULL,
             last_seq        INTEGER NOT NULL,
-            updated_at      INTEGER NOT NULL,
-            transcript      TEXT    NOT NULL
+            transcript      TEXT    NOT NULL,
+            PRIMARY KEY (conversation_id, run_id)
         );
         """,
     ];

@@ -19,34 +19,51 @@ internal static class StoreRows
 
     internal sealed class TranscriptRow
     {
-        public string ConversationId { get; init; } = "";
-        public string Owner { get; init; } = "";
-        public string Title { get; init; } = "";
-        public string? Outcome { get; init; }
-        public long LastSeq { get; init; }
-        public long UpdatedAt { get; init; }
-        public string Transcript { get; init; } = "";
-
         public const string Select =
             """
-            SELECT conversation_id AS ConversationId, owner AS Owner, title AS Title, outcome AS Outcome,
-                   last_seq AS LastSeq, updated_at AS UpdatedAt, transcript AS Transcript
-            FROM transcripts
+            SELECT conversation_id AS ConversationId, run_id AS RunId, owner AS Owner, outcome AS Outcome,
+                   started_at AS StartedAt, ended_at AS EndedAt, last_seq AS LastSeq, transcript AS Transcript
+            FROM transcripts WHERE conversation_id = @conversationId ORDER BY started_at, run_id;
             """;
+
+        public const string Upsert =
+            """
+            INSERT INTO transcripts (conversation_id, run_id, owner, outcome, started_at, ended_at, last_seq, transcript)
+            VALUES (@ConversationId, @RunId, @Owner, @Outcome, @StartedAt, @EndedAt, @LastSeq, @Transcript)
+            ON CONFLICT (conversation_id, run_id) DO UPDATE SET
+                outcome = excluded.outcome, ended_at = excluded.ended_at, last_seq = excluded.last_seq, transcript = excluded.transcript;
+            """;
+
+        public string ConversationId { get; init; } = "";
+        public string RunId { get; init; } = "";
+        public string Owner { get; init; } = "";
+        public string Outcome { get; init; } = "";
+        public long StartedAt { get; init; }
+        public long EndedAt { get; init; }
+        public long LastSeq { get; init; }
+        public string Transcript { get; init; } = "";
 
         public static TranscriptRow From(TranscriptRecord r) => new()
         {
             ConversationId = r.ConversationId,
+            RunId = r.RunId,
             Owner = r.Owner,
-            Title = r.Title,
-            Outcome = Names.Of(r.Outcome),
+            Outcome = Names.Of(r.Outcome)!,
+            StartedAt = r.StartedAt.ToUnixTimeMilliseconds(),
+            EndedAt = r.EndedAt.ToUnixTimeMilliseconds(),
             LastSeq = r.LastSeq,
-            UpdatedAt = r.UpdatedAt.ToUnixTimeMilliseconds(),
             Transcript = r.Transcript,
         };
 
-        public TranscriptRecord ToRecord() =>
-            new(ConversationId, Owner, Title, Names.ParseOutcome(Outcome), LastSeq, DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt), Transcript);
+        public TranscriptRecord ToRecord() => new(
+            ConversationId,
+            RunId,
+            Owner,
+            Names.ParseOutcome(Outcome) ?? throw new InvalidOperationException("A transcript without an outcome."),
+            DateTimeOffset.FromUnixTimeMilliseconds(StartedAt),
+            DateTimeOffset.FromUnixTimeMilliseconds(EndedAt),
+            LastSeq,
+            Transcript);
     }
 
     internal const string SelectEvents =
