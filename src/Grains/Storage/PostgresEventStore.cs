@@ -88,21 +88,47 @@ public sealed partial class PostgresEventStore : IEventStore, IAsyncDisposable
             },
             transaction);
 
-        foreach (var snapshot in batches.Where(b => b.Snapshot is not null).Select(b => b.Snapshot!).GroupBy(s => s.ConversationId).Select(g => g.Last()))
+        // Snapshots and transcripts too go in one statement each, not one round trip per row.
+        var snapshots = batches.Where(b => b.Snapshot is not null).Select(b => b.Snapshot!).GroupBy(s => s.ConversationId).Select(g => g.Last()).ToList();
+        if (snapshots.Count > 0)
         {
             await connection.ExecuteAsync(
                 """
-                INSERT INTO snapshots (conversation_id, seq, state) VALUES (@ConversationId, @Seq, @State)
+                INSERT INTO snapshots (conversation_id, seq, state)
+                SELECT * FROM unnest(@Ids::text[], @Seqs::bigint[], @States::text[])
                 ON CONFLICT (conversation_id) DO UPDATE SET seq = excluded.seq, state = excluded.state;
                 """,
-                snapshot,
+                new
+                {
+                    Ids = snapshots.Select(s => s.ConversationId).ToArray(),
+                    Seqs = snapshots.Select(s => s.Seq).ToArray(),
+                    States = snapshots.Select(s => s.State).ToArray(),
+                },
                 transaction);
         }
 
         var transcripts = batches.Where(b => b.Transcript is not null).Select(b => StoreRows.TranscriptRow.From(b.Transcript!)).ToList();
         if (transcripts.Count > 0)
         {
-            await connection.ExecuteAsync(StoreRows.TranscriptRow.Upsert, transcripts, transaction);
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO transcripts (conversation_id, run_id, owner, outcome, started_at, ended_at, last_seq, transcript)
+                SELECT * FROM unnest(@Ids::text[], @Runs::text[], @Owners::text[], @Outcomes::text[], @Started::bigint[], @Ended::bigint[], @LastSeqs::bigint[], @Transcripts::text[])
+                ON CONFLICT (conversation_id, run_id) DO UPDATE SET
+                    outcome = excluded.outcome, ended_at = excluded.ended_at, last_seq = excluded.last_seq, transcript = excluded.transcript;
+                """,
+                new
+                {
+                    Ids = transcripts.Select(t => t.ConversationId).ToArray(),
+                    Runs = transcripts.Select(t => t.RunId).ToArray(),
+                    Owners = transcripts.Select(t => t.Owner).ToArray(),
+                    Outcomes = transcripts.Select(t => t.Outcome).ToArray(),
+                    Started = transcripts.Select(t => t.StartedAt).ToArray(),
+                    Ended = transcripts.Select(t => t.EndedAt).ToArray(),
+                    LastSeqs = transcripts.Select(t => t.LastSeq).ToArray(),
+                    Transcripts = transcripts.Select(t => t.Transcript).ToArray(),
+                },
+                transaction);
         }
 
         await transaction.CommitAsync(cancellationToken);
