@@ -56,7 +56,7 @@ start_postgres() {
 cluster_env() {
   export Orleans__Mode=Cluster Storage__Provider=Postgres ConnectionStrings__Agents="$(connection_string)"
   export Orleans__ClusterId="${CLUSTER_ID:-agents}" Orleans__ServiceId="${SERVICE_ID:-agents}"
-  export Logging__LogLevel__Default=Warning Logging__LogLevel__Agents=Information Logging__LogLevel__Microsoft.Hosting.Lifetime=Information
+  export Logging__LogLevel__Default=Warning Logging__LogLevel__Agents=Information
   export Auth__DevTokens="$([ "${DEV_TOKENS:-0}" = 1 ] && echo true || echo false)"
   if [ ! -f "$state/signing.key" ]; then head -c 48 /dev/urandom | base64 >"$state/signing.key"; fi
   export Auth__SigningKey="$(cat "$state/signing.key")"

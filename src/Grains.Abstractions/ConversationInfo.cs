@@ -52,7 +52,7 @@ public sealed record ConversationInfo(
     [property: Id(3)] DateTimeOffset CreatedAt,
     [property: Id(4)] DateTimeOffset UpdatedAt,
     [property: Id(5)] long LastSeq,
-    [property: Id(6)] RunOutcome? LastRunOutcome);
+    [property: Id(6), JsonIgnore(Condition = JsonIgnoreCondition.Never)] RunOutcome? LastRunOutcome);
 
 /// <summary>A page of a conversation's log.</summary>
 /// <param name="Events">Events in ascending seq.</param>

@@ -22,6 +22,7 @@ public sealed record UserMessageSent(
     [property: Id(2)] string? ClientMessageId = null) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.UserMessage;
 }
 
@@ -30,6 +31,7 @@ public sealed record UserMessageSent(
 public sealed record RunStarted : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.RunStarted;
 }
 
@@ -40,6 +42,7 @@ public sealed record MessageDeltaStreamed(
     [property: Id(1)] string Text) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.MessageDelta;
 }
 
@@ -50,6 +53,7 @@ public sealed record AssistantMessageCompleted(
     [property: Id(1)] string Text) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.AssistantMessage;
 }
 
@@ -62,6 +66,7 @@ public sealed record MessageInterrupted(
     [property: Id(1)] string Reason) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.MessageInterrupted;
 }
 
@@ -70,6 +75,7 @@ public sealed record MessageInterrupted(
 public sealed record ProgressReported([property: Id(0)] string Text) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.Progress;
 }
 
@@ -84,6 +90,7 @@ public sealed record ToolCalled(
     [property: Id(2), JsonConverter(typeof(RawJsonConverter))] string Arguments) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.ToolCall;
 }
 
@@ -100,6 +107,7 @@ public sealed record ToolResultReturned(
     [property: Id(3)] ErrorInfo? Error) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.ToolResult;
 }
 
@@ -120,6 +128,7 @@ public sealed record InputRequested(
     [property: Id(5), JsonConverter(typeof(RawJsonConverter))] string Arguments) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.InputRequested;
 }
 
@@ -131,6 +140,7 @@ public sealed record InputReceived(
     [property: Id(2)] string? Text) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.InputReceived;
 }
 
@@ -139,6 +149,7 @@ public sealed record InputReceived(
 public sealed record RunResumed([property: Id(0)] string Reason) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.RunResumed;
 }
 
@@ -147,6 +158,7 @@ public sealed record RunResumed([property: Id(0)] string Reason) : ConversationE
 public sealed record RunCompleted([property: Id(0)] TokenUsage? Usage = null) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.RunCompleted;
 }
 
@@ -155,6 +167,7 @@ public sealed record RunCompleted([property: Id(0)] TokenUsage? Usage = null) : 
 public sealed record RunFailed([property: Id(0)] ErrorInfo Error) : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.RunFailed;
 }
 
@@ -163,6 +176,7 @@ public sealed record RunFailed([property: Id(0)] ErrorInfo Error) : Conversation
 public sealed record RunCancelled : ConversationEvent
 {
     /// <inheritdoc />
+    [JsonIgnore]
     public override string Type => EventTypes.RunCancelled;
 }
 

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Agents.Events;
 using Agents.Grains.Agent;
 using Agents.Grains.Agent.Tools;
+using Agents.Grains.Diagnostics;
 using Agents.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -253,6 +255,7 @@ internal sealed partial class ConversationGrain(
     private async Task<long> StartRunAsync(string text, string? clientMessageId)
     {
         var runId = Ids.NewRunId();
+        AgentTelemetry.RunsStarted.Add(1);
         var appended = await AppendAsync(runId, new UserMessageSent(Ids.NewMessageId(), text, clientMessageId), new RunStarted());
         StartLoop(resume: false);
         return appended[0].Seq;
@@ -346,6 +349,11 @@ internal sealed partial class ConversationGrain(
         // Return to the caller first: the loop runs in later turns of this activation.
         await Task.Yield();
         RunState? run = null;
+        using var activity = AgentTelemetry.Source.StartActivity("agent.run");
+        activity?.SetTag("conversation.id", Id);
+        activity?.SetTag("run.id", _state.ActiveRun?.RunId);
+        activity?.SetTag("run.resumed", resume);
+        AgentTelemetry.ActiveRuns.Add(1);
         try
         {
             if (resume && _state.ActiveRun is { } resumed)
@@ -388,6 +396,8 @@ internal sealed partial class ConversationGrain(
         }
         finally
         {
+            AgentTelemetry.ActiveRuns.Add(-1);
+            activity?.SetTag("run.status", _state.ActiveRun is null ? "ended" : _state.Status.ToString().ToLowerInvariant());
             if (_state.ActiveRun is null or { IsWaiting: true })
             {
                 _ = KeepReminderAsync();
@@ -481,6 +491,12 @@ internal sealed partial class ConversationGrain(
         var deltas = new DeltaBuffer(this, run.RunId, messageId, _options.DeltaFlushWindow);
         TokenUsage? usage = null;
         var started = time.GetTimestamp();
+        var model = _llm.Provider == "Demo" ? "demo" : _llm.Model ?? "";
+        using var activity = AgentTelemetry.Source.StartActivity($"chat {model}", ActivityKind.Client);
+        activity?.SetTag("gen_ai.operation.name", "chat");
+        activity?.SetTag("gen_ai.request.model", model);
+        activity?.SetTag("conversation.id", Id);
+        var firstChunk = true;
         // One timer serves both limits: before each chunk it is set to the stall timeout or what is left of the call's.
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
@@ -496,6 +512,12 @@ internal sealed partial class ConversationGrain(
                 }
 
                 var chunk = stream.Current;
+                if (firstChunk)
+                {
+                    firstChunk = false;
+                    AgentTelemetry.TimeToFirstToken.Record(time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("gen_ai.request.model", model));
+                }
+
                 if (chunk.Metadata?.TryGetValue(DemoChatCompletionService.ProgressMetadataKey, out var progress) == true && progress is string line)
                 {
                     deltas.Flush();
@@ -520,6 +542,8 @@ internal sealed partial class ConversationGrain(
                     ? new ModelCallException(ModelCallException.Timeout, $"The model did not finish within {_llm.CallTimeout}.", true, null, ex)
                     : new ModelCallException(ModelCallException.Timeout, $"The model sent nothing for {_llm.StallTimeout}.", true, null, ex)
                 : ModelCallException.Classify(ex);
+            activity?.SetStatus(ActivityStatusCode.Error, failure.Code);
+            activity?.SetTag("error.type", failure.Code);
             if (run.OpenMessage?.MessageId == messageId)
             {
                 await AppendAsync(run.RunId, new MessageInterrupted(messageId, InterruptReasons.ModelError));
@@ -534,6 +558,16 @@ internal sealed partial class ConversationGrain(
         }
 
         deltas.Flush();
+        var modelTag = new KeyValuePair<string, object?>("gen_ai.request.model", model);
+        AgentTelemetry.ModelDuration.Record(time.GetElapsedTime(started).TotalSeconds, modelTag);
+        if (usage is not null)
+        {
+            activity?.SetTag("gen_ai.usage.input_tokens", usage.InputTokens);
+            activity?.SetTag("gen_ai.usage.output_tokens", usage.OutputTokens);
+            AgentTelemetry.Tokens.Add(usage.InputTokens, modelTag, new("gen_ai.token.type", "input"));
+            AgentTelemetry.Tokens.Add(usage.OutputTokens, modelTag, new("gen_ai.token.type", "output"));
+        }
+
         return new ModelResponse(messageId, text.ToString(), calls, usage);
     }
 
@@ -545,6 +579,13 @@ internal sealed partial class ConversationGrain(
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>Records a tool call's duration however it ends.</summary>
+    private readonly struct ToolTimer(TimeProvider time, long started, string name) : IDisposable
+    {
+        public void Dispose() =>
+            AgentTelemetry.ToolDuration.Record(time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("gen_ai.tool.name", name));
+    }
 
     private sealed record ModelResponse(string MessageId, string Text, ToolCallAccumulator Calls, TokenUsage? Usage);
 
@@ -596,6 +637,13 @@ internal sealed partial class ConversationGrain(
 
         var arguments = ChatHistoryBuilder.ParseArguments(call.Arguments);
         arguments[ToolCall.CallIdArgument] = call.CallId;
+        using var activity = AgentTelemetry.Source.StartActivity($"execute_tool {ToolNames.ShortName(call.Name)}");
+        activity?.SetTag("gen_ai.operation.name", "execute_tool");
+        activity?.SetTag("gen_ai.tool.name", call.Name);
+        activity?.SetTag("gen_ai.tool.call.id", call.CallId);
+        activity?.SetTag("conversation.id", Id);
+        var started = time.GetTimestamp();
+        using var timed = new ToolTimer(time, started, call.Name);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ToolTimeout);
         try
@@ -720,8 +768,14 @@ internal sealed partial class ConversationGrain(
         {
             envelopes[i] = new EventEnvelope(_state.LastSeq + 1, Id, runId, at, events[i]);
             _state.Apply(envelopes[i]);
-            terminal |= EventTypes.IsTerminal(events[i].Type);
+            if (EventTypes.IsTerminal(events[i].Type))
+            {
+                terminal = true;
+                AgentTelemetry.RunsEnded.Add(1, AgentTelemetry.Outcome(events[i].Type["run.".Length..]));
+            }
         }
+
+        AgentTelemetry.EventsAppended.Add(events.Length);
 
         SnapshotRecord? snapshot = null;
         if (_state.LastSeq - _snapshotSeq >= _options.SnapshotEvery)

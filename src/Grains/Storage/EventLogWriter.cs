@@ -82,7 +82,10 @@ public sealed partial class EventLogWriter : BackgroundService
         {
             try
             {
+                var started = Stopwatch.GetTimestamp();
                 await _store.AppendAsync(batch.ConvertAll(p => p.Batch));
+                Diagnostics.AgentTelemetry.CommitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                Diagnostics.AgentTelemetry.CommitSize.Record(events);
                 Interlocked.Increment(ref _commits);
                 Interlocked.Add(ref _events, events);
                 foreach (var p in batch)

@@ -29,9 +29,10 @@ public sealed class DemoPlugin(IOptions<LlmOptions> options)
         CancellationToken cancellationToken)
     {
         await Task.Delay(options.Value.DemoToolLatency, cancellationToken);
-        var words = query.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // Whole words only, so that "Can you…" finds no Mexican place.
+        var words = query.Split([' ', ',', '.', '!', '?', '\'', '"'], StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var matches = Restaurants
-            .Where(r => words.Any(w => r.Cuisine.Contains(w, StringComparison.OrdinalIgnoreCase) || r.Name.Contains(w, StringComparison.OrdinalIgnoreCase)))
+            .Where(r => $"{r.Name} {r.Cuisine}".Split(' ').Any(words.Contains))
             .ToList();
         return (matches.Count > 0 ? matches : Restaurants.OrderByDescending(r => r.Rating).Take(3)).ToList();
     }
