@@ -1,0 +1,108 @@
+using System.Runtime.CompilerServices;
+using Agents.Api.Conversations;
+using Agents.Api.Identity;
+using Agents.Api.Streaming;
+using Agents.Events;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+
+namespace Agents.Api.Hubs;
+
+/// <summary>
+/// <c>/hubs/agent</c>: the contract's hub. Refusals reach the client as <see cref="HubException"/>s whose
+/// message starts with the code (<c>not_found: …</c>); <see cref="ConversationErrorsFilter"/> makes them.
+/// </summary>
+[Authorize]
+public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClient>
+{
+    public const string Path = "/hubs/agent";
+
+    private string UserId => Context.User.UserId();
+
+    public Task<ConversationInfo> CreateConversation(CreateConversation? command) =>
+        conversations.CreateAsync(UserId, command, Context.ConnectionAborted);
+
+    public Task<SeqResult> SendMessage(string conversationId, SendMessage? command) =>
+        conversations.SendMessageAsync(UserId, conversationId, command, Context.ConnectionAborted);
+
+    public Task<SeqResult> Respond(string conversationId, Respond? command) =>
+        conversations.RespondAsync(UserId, conversationId, command, Context.ConnectionAborted);
+
+    public Task Cancel(string conversationId) =>
+        conversations.CancelAsync(UserId, conversationId, Context.ConnectionAborted);
+
+    public Task<ConversationInfo> GetConversation(string conversationId) =>
+        conversations.GetAsync(UserId, conversationId, Context.ConnectionAborted);
+
+    public Task<IReadOnlyList<ConversationInfo>> ListConversations() =>
+        conversations.ListAsync(UserId, limit: null, Context.ConnectionAborted);
+
+    /// <summary>
+    /// Every event with seq above <paramref name="afterSeq"/>, then live events, until the client cancels.
+    /// A client that loses the stream watches again with the last seq it got.
+    /// </summary>
+    public IAsyncEnumerable<EventEnvelope> Watch(string conversationId, long afterSeq, CancellationToken cancellationToken)
+    {
+        // Checked now, so a malformed call fails at once rather than on the first item.
+        ConversationGateway.RequireId(conversationId);
+        return WatchAsync(UserId, conversationId, afterSeq, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<EventEnvelope> WatchAsync(
+        string userId, string conversationId, long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // Errors thrown while streaming bypass hub filters: translate them here.
+        ConversationWatch watch;
+        try
+        {
+            watch = await conversations.WatchAsync(userId, conversationId, afterSeq, cancellationToken);
+        }
+        catch (ConversationException ex)
+        {
+            throw new HubException(ex.Message);
+        }
+
+        using (watch)
+        {
+            await using var events = watch.ReadAllAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+            while (true)
+            {
+                try
+                {
+                    if (!await events.MoveNextAsync())
+                    {
+                        yield break;
+                    }
+                }
+                catch (ConversationException ex)
+                {
+                    throw new HubException(ex.Message);
+                }
+
+                yield return events.Current;
+            }
+        }
+    }
+}
+
+/// <summary>Turns a <see cref="ConversationException"/> from a hub method into the <see cref="HubException"/> the client sees.</summary>
+public sealed class ConversationErrorsFilter : IHubFilter
+{
+    public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext invocationContext, Func<HubInvocationContext, ValueTask<object?>> next)
+    {
+        try
+        {
+            return await next(invocationContext);
+        }
+        catch (ConversationException ex)
+        {
+            throw new HubException(ex.Message, ex);
+        }
+    }
+}
+
+/// <summary>SignalR's user id is the token's <c>sub</c> (so <c>Clients.User</c> reaches the user's connections).</summary>
+public sealed class SubjectUserIdProvider : IUserIdProvider
+{
+    public string? GetUserId(HubConnectionContext connection) => connection.User.FindFirst(TokenIssuer.UserClaim)?.Value;
+}

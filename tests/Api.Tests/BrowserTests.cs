@@ -1,0 +1,182 @@
+using System.Net.Http.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace Agents.Api.Tests;
+
+/// <summary>
+/// One headless Chromium (Debian's, at /usr/bin/chromium) for the browser tests. Missing, it fails them: a
+/// browser test that skips proves nothing.
+/// </summary>
+public sealed class BrowserFixture : IAsyncLifetime
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    private IPlaywright? _playwright;
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        if (!File.Exists(ChromiumPath))
+        {
+            throw new InvalidOperationException($"Chromium is missing at {ChromiumPath}: install it with `apt-get install -y chromium`.");
+        }
+
+        SetDefaultExpectTimeout(15_000);
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.CloseAsync();
+        }
+
+        _playwright?.Dispose();
+    }
+}
+
+/// <summary>The web client in a real browser against the real app.</summary>
+public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClassFixture<BrowserFixture>
+{
+    [Fact]
+    public async Task DinnerRun_InThePage_ShowsTheSteps_TakesTheApproval_AndAnswers()
+    {
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, TestEnvironment.NewUser("page"));
+
+        await StartDinnerAsync(page);
+        var timeline = page.Locator("#timeline");
+        await Expect(timeline.Locator(".step.progress").First).ToHaveTextAsync("Finding places");
+        await Expect(timeline.Locator(".step.tool[data-tool='search_restaurants'][data-state='done']")).ToBeVisibleAsync();
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Waiting for your answer");
+        await Expect(page.Locator("#conversation-list .status").First).ToHaveTextAsync("needs you");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Enjoy your dinner");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        await Expect(timeline.Locator(".request")).ToContainTextAsync("Approved");
+        await Expect(timeline.Locator(".step.tool[data-tool='make_reservation'][data-state='done']")).ToContainTextAsync("confirmed");
+        await Expect(page.Locator("#cancel")).ToBeHiddenAsync();
+        await Expect(page.Locator("#conversation-list .status").First).ToHaveTextAsync("completed");
+
+        // A message after the run: the next run answers it in the same timeline.
+        await page.GetByLabel("Message", new() { Exact = true }).FillAsync("Thanks!");
+        await page.GetByLabel("Message", new() { Exact = true }).PressAsync("Enter");
+        await Expect(timeline.Locator(".message.user")).ToHaveCountAsync(2);
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Thanks!");
+    }
+
+    [Fact]
+    public async Task AReloadedTab_ShowsTheWholeHistory_AndTheRunGoingOnToItsEnd()
+    {
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, TestEnvironment.NewUser("reload"));
+        await StartDinnerAsync(page);
+        var approve = page.GetByRole(AriaRole.Button, new() { Name = "Approve" });
+        await Expect(approve).ToBeVisibleAsync();
+
+        // Reload while the run waits: the history is rebuilt from the log, the open request is still open.
+        await page.ReloadAsync();
+        var timeline = page.Locator("#timeline");
+        await Expect(timeline.Locator(".message.user")).ToHaveTextAsync(new Regex("order dinner for two"));
+        await Expect(timeline.Locator(".step.progress")).ToHaveTextAsync(["Finding places", "Evaluating places"]);
+        await Expect(approve).ToBeVisibleAsync();
+        if (Environment.GetEnvironmentVariable("AGENTS_SCREENSHOT") is { Length: > 0 } screenshot)
+        {
+            await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });
+        }
+
+        // Approve, then reload at once, while the reservation runs and the answer streams.
+        await approve.ClickAsync();
+        await page.ReloadAsync();
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Enjoy your dinner");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        await Expect(timeline.Locator(".message.user")).ToHaveCountAsync(1);
+        await Expect(timeline.Locator(".message.assistant")).ToHaveCountAsync(2);
+        await Expect(timeline.Locator(".step.progress")).ToHaveCountAsync(2);
+        await Expect(timeline.Locator(".request")).ToContainTextAsync("Approved");
+    }
+
+    [Fact]
+    public async Task ADroppedConnection_MidRun_IsResumedFromTheLastSeq_WithoutGapsOrDuplicates()
+    {
+        await using var context = await NewContextAsync();
+        var page = await context.NewPageAsync();
+        // Every hub WebSocket goes through the test, which can cut it like a network failure would.
+        var sockets = new List<IWebSocketRoute>();
+        await page.RouteWebSocketAsync(new Regex("/hubs/agent"), socket =>
+        {
+            lock (sockets)
+            {
+                sockets.Add(socket);
+            }
+
+            socket.ConnectToServer();
+        });
+        var user = TestEnvironment.NewUser("flaky");
+        await SignInAsync(page, user);
+        await StartDinnerAsync(page);
+        var approve = page.GetByRole(AriaRole.Button, new() { Name = "Approve" });
+        await approve.ClickAsync();
+
+        // Cut the connection while the reservation runs and the answer streams.
+        IWebSocketRoute first;
+        lock (sockets)
+        {
+            first = Assert.Single(sockets);
+        }
+
+        await first.CloseAsync(new() { Code = 1006, Reason = "test: network failure" });
+        var timeline = page.Locator("#timeline");
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Enjoy your dinner");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        await Expect(page.Locator("#connection")).ToHaveTextAsync("Connected");
+        lock (sockets)
+        {
+            Assert.True(sockets.Count >= 2, "the client reconnected on a new WebSocket");
+        }
+
+        // Each seq was delivered exactly once: as many events as the last seq, which is the log's end.
+        using var http = await api.HttpAsAsync(user);
+        var id = Uri.UnescapeDataString(new Uri(page.Url).Fragment.TrimStart('#'));
+        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{id}", Hosting.ApiJson.Options, TestContext.Current.CancellationToken);
+        await Expect(timeline).ToHaveAttributeAsync("data-last-seq", info!.LastSeq.ToString());
+        await Expect(timeline).ToHaveAttributeAsync("data-events", info.LastSeq.ToString());
+        await Expect(timeline.Locator(".message.user")).ToHaveCountAsync(1);
+        await Expect(timeline.Locator(".message.assistant")).ToHaveCountAsync(2);
+        await Expect(timeline.Locator(".step.tool")).ToHaveCountAsync(2);
+    }
+
+    private Task<IBrowserContext> NewContextAsync() =>
+        browser.Browser.NewContextAsync(new() { BaseURL = api.BaseAddress.ToString(), ViewportSize = new() { Width = 1200, Height = 900 } });
+
+    private static async Task<IPage> SignInAsync(IBrowserContext context, string user) =>
+        await SignInAsync(await context.NewPageAsync(), user);
+
+    private static async Task<IPage> SignInAsync(IPage page, string user)
+    {
+        await page.GotoAsync("/");
+        await Expect(page.GetByLabel("Your name")).ToHaveValueAsync("demo");
+        await page.GetByLabel("Your name").FillAsync(user);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.Locator("#connection")).ToHaveTextAsync("Connected");
+        return page;
+    }
+
+    private static async Task StartDinnerAsync(IPage page)
+    {
+        await page.GetByLabel("Start a conversation").FillAsync(Contract.DinnerRequest);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
+        await Expect(page.Locator("#conversation-title")).ToHaveTextAsync(Contract.DinnerRequest);
+    }
+}
