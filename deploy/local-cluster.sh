@@ -65,10 +65,10 @@ cluster_env() {
 start_silo() {
   local n="$1"
   cluster_env
-  Orleans__SiloPort=$((11110 + n)) Orleans__GatewayPort=$((30000 + n - 1)) \
+  Orleans__SiloPort=$((11110 + n)) Orleans__GatewayPort=$((30000 + n - 1)) ASPNETCORE_URLS="http://127.0.0.1:$((8080 + n))" \
     nohup dotnet "$silo_dll" >"$state/silo-$n.log" 2>&1 &
   echo $! >"$state/silo-$n.pid"
-  echo "silo $n: pid $!, silo port $((11110 + n)), gateway port $((30000 + n - 1)), log $state/silo-$n.log"
+  echo "silo $n: pid $!, silo port $((11110 + n)), gateway port $((30000 + n - 1)), health http://127.0.0.1:$((8080 + n))/readyz, log $state/silo-$n.log"
 }
 
 start_gateway() {
