@@ -60,7 +60,12 @@ public static partial class AgentSiloExtensions
                 silo.UseAdoNetReminderService(o => (o.Invariant, o.ConnectionString) = (PostgresInvariant, connectionString));
                 silo.AddAdoNetGrainStorage(AgentNames.PubSubStore, o => (o.Invariant, o.ConnectionString) = (PostgresInvariant, connectionString));
                 silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
-                ConfigureFailureDetection(silo);
+                if (orleans.FailureDetection == FailureDetection.Fast)
+                {
+                    ConfigureFastFailureDetection(silo);
+                }
+
+                ConfigureGrainDirectory(silo);
                 if (orleans.Kubernetes)
                 {
                     // Pod IP, names and the cluster id from the pod's environment; pods of dead silos are noticed sooner.
@@ -80,7 +85,7 @@ public static partial class AgentSiloExtensions
     /// The price: more probe traffic, and a silo stalled longer than that (a long GC pause, a saturated host) is
     /// declared dead too and has to rejoin. See docs/scaling.md.
     /// </summary>
-    private static void ConfigureFailureDetection(ISiloBuilder silo)
+    private static void ConfigureFastFailureDetection(ISiloBuilder silo)
     {
         silo.Configure<ClusterMembershipOptions>(o =>
         {
@@ -93,7 +98,10 @@ public static partial class AgentSiloExtensions
             o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
             o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(10);
         });
+    }
 
+    private static void ConfigureGrainDirectory(ISiloBuilder silo)
+    {
         // With the default directory, a silo's death also deactivated grains on the survivors, silently stopping
         // their loops. The distributed directory with no range lease does not; it gives up the lease's guard
         // against a duplicate activation after a wrong death declaration, which the event log's primary key

@@ -28,11 +28,23 @@ public sealed class OrleansHostOptions
     /// </summary>
     public string? AdvertisedIPAddress { get; set; }
 
+    /// <summary>
+    /// <see cref="FailureDetection.Fast"/> (default): a dead silo is declared dead in about 3 s;
+    /// <see cref="FailureDetection.Default"/>: Orleans' own settings (10–20 s), for noisy hosts. See deploy/README.md.
+    /// </summary>
+    public FailureDetection FailureDetection { get; set; } = FailureDetection.Fast;
+
     /// <summary>Running as a Kubernetes pod (deploy/k8s): take addresses and ids from the pod's environment.</summary>
     public bool Kubernetes { get; set; }
 
     /// <summary>How often a running conversation's durable wake-up fires in cluster mode; bounds its resume time after a silo dies.</summary>
     public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromSeconds(3);
+}
+
+public enum FailureDetection
+{
+    Fast,
+    Default,
 }
 
 public enum OrleansMode

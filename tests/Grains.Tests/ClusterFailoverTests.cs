@@ -94,6 +94,81 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
         }
     }
 
+    [Fact]
+    public async Task TheWholeClusterStoppedHardMidRun_ResumesAndCompletesTheRuns_WhenStartedAgain()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync("restart", Ct);
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Orleans__Mode"] = "Cluster",
+            ["Orleans__ClusterId"] = $"restart-{Guid.NewGuid():N}",
+            ["Storage__Provider"] = "Postgres",
+            ["ConnectionStrings__Agents"] = connectionString,
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Llm__DemoTokensPerSecond"] = "15",
+            ["Llm__DemoToolLatency"] = "00:00:01",
+            ["Agent__RequireApproval__0"] = "",
+        };
+        await RunMigrateAsync(settings);
+        var store = new PostgresEventStore(
+            Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }),
+            NullLogger<PostgresEventStore>.Instance);
+
+        var ids = Enumerable.Range(0, 6).Select(_ => Ids.NewConversationId()).ToList();
+        var gateways = new[] { TestEnvironment.FreePort(), TestEnvironment.FreePort() };
+        var first = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
+        try
+        {
+            using var client = await ConnectAsync(settings["Orleans__ClusterId"], gateways);
+            var grains = client.Services.GetRequiredService<IClusterClient>();
+            await Task.WhenAll(ids.Select(id => grains.GetGrain<IConversationGrain>(id).CreateAsync(Alice, new CreateConversation(Text: "Order dinner for two"), Ct)));
+            foreach (var id in ids)
+            {
+                await WaitForAsync(store, id, e => e.Type == EventTypes.ToolResult);
+            }
+
+            foreach (var silo in first)
+            {
+                await silo.KillAsync();
+            }
+
+            await client.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            foreach (var silo in first)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+
+        var unfinished = await store.ListUnfinishedAsync(Ct);
+        Assert.Equal(ids.Order(), unfinished.Where(ids.Contains).Order());
+
+        // A new cluster on the same database, and no client at all: the startup task resumes every run.
+        var second = gateways.Select(_ => SiloProcess.Start(directory, settings, TestEnvironment.FreePort())).ToList();
+        try
+        {
+            foreach (var id in ids)
+            {
+                await WaitForAsync(store, id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(90));
+                var events = await store.ReadEventsAsync(id, 0, 100_000, Ct);
+                LogInvariants.AssertHold(events);
+                Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+                Assert.Contains(events, e => e.Type == EventTypes.RunResumed);
+                Assert.Single(events, e => e.Data is ToolCalled { Name: var n } && n.EndsWith("make_reservation", StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            foreach (var silo in second)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
     private static async Task<int> GatewayPortOfAsync(IManagementGrain management, int siloPort)
     {
         var details = await management.GetDetailedHosts(onlyActive: true);

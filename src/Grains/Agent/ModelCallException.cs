@@ -33,27 +33,30 @@ public sealed class ModelCallException(string code, string message, bool transie
     public static ModelCallException Classify(Exception ex) => ex switch
     {
         ModelCallException known => known,
-        HttpOperationException { StatusCode: HttpStatusCode.TooManyRequests } h =>
-            new(Unavailable, "The model provider is rate limiting us (429).", true, RetryAfterOf(h), ex),
-        HttpOperationException { StatusCode: HttpStatusCode.RequestTimeout } h =>
-            new(Timeout, "The model provider timed out (408).", true, RetryAfterOf(h), ex),
-        HttpOperationException { StatusCode: >= HttpStatusCode.InternalServerError } h =>
-            new(Unavailable, $"The model provider failed ({(int)h.StatusCode!}).", true, RetryAfterOf(h), ex),
-        HttpOperationException { StatusCode: { } status } =>
-            new(Error, $"The model provider refused the request ({(int)status}).", false, null, ex),
+        HttpOperationException { StatusCode: { } status } h => FromStatus((int)status, RetryAfterOf(h.InnerException as ClientResultException), ex),
+        // A streamed call sends its request on the first MoveNextAsync, outside the connector's wrapping, so an HTTP
+        // error arrives as the OpenAI SDK's own ClientResultException (status 0: no response at all).
+        ClientResultException { Status: > 0 } result => FromStatus(result.Status, RetryAfterOf(result), ex),
         HttpOperationException { InnerException: JsonException or FormatException } =>
             new(Error, "The model provider sent a malformed response.", true, null, ex),
-        HttpOperationException or HttpRequestException or IOException or SocketException =>
+        ClientResultException or HttpOperationException or HttpRequestException or IOException or SocketException =>
             new(Unavailable, "The connection to the model provider failed.", true, null, ex),
         JsonException or FormatException =>
             new(Error, "The model provider sent a malformed response.", true, null, ex),
         _ => new(Error, $"The model call failed ({ex.GetType().Name}).", true, null, ex),
     };
 
-    private static TimeSpan? RetryAfterOf(HttpOperationException exception)
+    private static ModelCallException FromStatus(int status, TimeSpan? retryAfter, Exception ex) => status switch
     {
-        if (exception.InnerException is not ClientResultException { } result
-            || result.GetRawResponse() is not { } response
+        429 => new(Unavailable, "The model provider is rate limiting us (429).", true, retryAfter, ex),
+        408 => new(Timeout, "The model provider timed out (408).", true, retryAfter, ex),
+        >= 500 => new(Unavailable, $"The model provider failed ({status}).", true, retryAfter, ex),
+        _ => new(Error, $"The model provider refused the request ({status}).", false, null, ex),
+    };
+
+    private static TimeSpan? RetryAfterOf(ClientResultException? result)
+    {
+        if (result?.GetRawResponse() is not { } response
             || !response.Headers.TryGetValue("Retry-After", out var value) || value is null)
         {
             return null;
