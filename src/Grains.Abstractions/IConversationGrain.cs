@@ -50,7 +50,7 @@ public interface IConversationDirectoryGrain : IGrainWithIntegerKey
     [Alias("List")]
     Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary>The stored transcript (JSON) of a conversation's finished runs, or null when there is none.</summary>
+    /// <summary>The stored transcript (JSON) of a conversation's finished runs (none yet: no runs).</summary>
     /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation or another user's.</exception>
     [Alias("GetTranscript")]
     Task<string?> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default);

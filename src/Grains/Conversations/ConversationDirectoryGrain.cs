@@ -23,7 +23,7 @@ internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, ICo
             throw ConversationException.NotFound($"conversation {conversationId} not found");
         }
 
-        var runs = await store.ReadTranscriptAsync(conversationId, cancellationToken);
-        return runs.Count == 0 ? null : Transcripts.Document(row, runs);
+        // A conversation with no finished run yet has a transcript with no runs.
+        return Transcripts.Document(row, await store.ReadTranscriptAsync(conversationId, cancellationToken));
     }
 }
