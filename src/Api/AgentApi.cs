@@ -6,6 +6,7 @@ using Agents.Api.Identity;
 using Agents.Api.Streaming;
 using Agents.Silo;
 using Agents.Silo.Health;
+using Agents.Silo.Observability;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.SignalR;
 
@@ -61,6 +62,7 @@ public static class AgentApi
     public static WebApplicationBuilder AddAgentApi(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        builder.AddAgentObservability();
         var mode = builder.AddAgentOrleans();
         builder.AddAgentIdentity(singleNode: mode == OrleansMode.Single);
 
@@ -101,10 +103,12 @@ public static class AgentApi
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseAuthentication();
+        app.UseUserLogScope();
         app.UseAuthorization();
 
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessCheck.Tag) });
+        app.MapAgentObservability();
         app.MapDevTokenApi();
         app.MapConversationsApi();
         app.MapHub<AgentHub>(AgentHub.Path);

@@ -2,6 +2,7 @@ using System.Net;
 using Agents.Grains.Agent;
 using Agents.Grains.Hosting;
 using Agents.Grains.Storage;
+using Agents.Silo.Observability;
 using Agents.Silo.Postgres;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,6 +10,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 
 namespace Agents.Silo;
 
@@ -75,6 +77,13 @@ public static partial class AgentSiloExtensions
 
             silo.AddMemoryStreams(AgentNames.StreamProvider);
             silo.AddStartupTask<ResumeUnfinishedRuns>();
+
+            // The caller's span (a hub or HTTP request) flows into grain calls, so a run's trace starts at the request.
+            silo.AddActivityPropagation();
+            if (ObservabilityExtensions.IsDashboardEnabled(builder.Configuration))
+            {
+                silo.AddDashboard();
+            }
         });
 
         return builder;

@@ -1,5 +1,6 @@
 using Agents.Silo;
 using Agents.Silo.Health;
+using Agents.Silo.Observability;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,11 +15,13 @@ if (args is ["migrate"])
 }
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddAgentObservability();
 builder.AddAgentSilo();
 builder.Services.AddHealthChecks().AddSiloReadiness();
 
 var app = builder.Build();
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(AgentHealthChecks.Ready) });
+app.MapAgentObservability();
 await app.RunAsync();
 return 0;

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 [assembly: AssemblyFixture(typeof(Agents.Api.Tests.ApiFixture))]
 
@@ -35,6 +37,15 @@ public sealed class ApiFixture : IAsyncLifetime
 
     public ConversationFeeds Feeds => _app!.Services.GetRequiredService<ConversationFeeds>();
 
+    /// <summary>Every span the app ended, through its own OpenTelemetry pipeline (OpenTelemetry's in-memory exporter).</summary>
+    public SynchronizedList<System.Diagnostics.Activity> Spans { get; } = new();
+
+    /// <summary>The app's metrics as exported by <see cref="FlushMetrics"/>.</summary>
+    public SynchronizedList<MetricSnapshot> Metrics { get; } = new();
+
+    /// <summary>Collects and exports every metric now (cumulative values).</summary>
+    public void FlushMetrics() => _app!.Services.GetRequiredService<MeterProvider>().ForceFlush();
+
     public async ValueTask InitializeAsync()
     {
         _app = AgentApi.Build(
@@ -54,6 +65,8 @@ public sealed class ApiFixture : IAsyncLifetime
                     ["Logging:LogLevel:Default"] = "Warning",
                 });
                 builder.Logging.SetMinimumLevel(LogLevel.Warning);
+                builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
+                builder.Services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(Metrics));
             });
         await _app.StartAsync();
         BaseAddress = new Uri(_app.Urls.Single());

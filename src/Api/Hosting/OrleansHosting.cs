@@ -1,6 +1,8 @@
 using Agents.Grains.Storage;
 using Agents.Silo;
+using Agents.Silo.Observability;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 
 namespace Agents.Api.Hosting;
 
@@ -46,6 +48,13 @@ public static class OrleansHosting
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (orleans.ClusterId, orleans.ServiceId));
             client.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = (PostgresInvariant, connectionString));
             client.AddMemoryStreams(AgentNames.StreamProvider);
+            client.AddActivityPropagation();
+            if (ObservabilityExtensions.IsDashboardEnabled(builder.Configuration))
+            {
+                // Served here from the silos' data: they run the dashboard's grains too.
+                client.AddDashboard();
+            }
+
             DateTimeOffset? firstFailure = null;
             client.UseConnectionRetryFilter(async (exception, cancellationToken) =>
             {

@@ -294,6 +294,7 @@ public sealed class FeedWatcher : IDisposable
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait,
         });
+        GatewayTelemetry.Watchers.Add(1);
     }
 
     internal ConversationFeed Feed { get; }
@@ -323,6 +324,7 @@ public sealed class FeedWatcher : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _buffer.Writer.TryComplete();
+            GatewayTelemetry.Watchers.Add(-1);
             _owner.Leave(this);
         }
     }

@@ -72,11 +72,14 @@ public sealed class ConversationWatch : IDisposable
             throw new InvalidOperationException("A watch is read once.");
         }
 
+        var replayed = 0L;
         await foreach (var stored in ReadStoredAsync(long.MaxValue, cancellationToken))
         {
+            replayed++;
             yield return stored;
         }
 
+        GatewayTelemetry.EventsReplayed.Record(replayed);
         var reader = _watcher.Reader;
         while (true)
         {

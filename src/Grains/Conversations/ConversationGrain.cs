@@ -349,6 +349,8 @@ internal sealed partial class ConversationGrain(
         // Return to the caller first: the loop runs in later turns of this activation.
         await Task.Yield();
         RunState? run = null;
+        // Every log line of the loop (ours, the model client's, the tools') carries the conversation and the run.
+        using var scope = logger.BeginScope(new Dictionary<string, object?> { ["ConversationId"] = Id, ["RunId"] = _state.ActiveRun?.RunId });
         using var activity = AgentTelemetry.Source.StartActivity("agent.run");
         activity?.SetTag("conversation.id", Id);
         activity?.SetTag("run.id", _state.ActiveRun?.RunId);

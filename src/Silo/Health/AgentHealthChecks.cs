@@ -34,7 +34,9 @@ public static class AgentHealthChecks
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                await store.CheckWritableAsync(timeout.Token);
+                // SQLite waits for a lock synchronously (up to its busy timeout, 30 s) and ignores the token: run it
+                // aside and stop waiting at the deadline, so a locked database answers "unhealthy" in 5 s, not 30.
+                await Task.Run(() => store.CheckWritableAsync(timeout.Token), timeout.Token).WaitAsync(timeout.Token);
                 return HealthCheckResult.Healthy();
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
