@@ -45,19 +45,16 @@ public sealed class ClusterGatewayTests
             ["Agent__RequireApproval__0"] = "",
             ["Logging__LogLevel__Default"] = "Warning",
         };
-        await StartSilo(settings, "migrate").WaitForExitAsync(Ct);
+        await SiloProcess.MigrateAsync(settings, Ct);
 
-        var silos = new Dictionary<int, Process>();
+        var directory = TestEnvironment.NewTempDirectory();
+        var silos = new Dictionary<int, SiloProcess>();
         try
         {
             for (var i = 0; i < 3; i++)
             {
-                var siloPort = FreePort();
-                silos[siloPort] = StartSilo(new Dictionary<string, string>(settings)
-                {
-                    ["Orleans__SiloPort"] = siloPort.ToString(),
-                    ["Orleans__GatewayPort"] = FreePort().ToString(),
-                });
+                var silo = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+                silos[silo.SiloPort] = silo;
             }
 
             await using var gateway = AgentApi.Build(
@@ -112,8 +109,7 @@ public sealed class ClusterGatewayTests
                 .First();
             var onVictim = placements.Select(s => s.GrainId.Key.ToString()!).ToHashSet();
             var killedAt = DateTimeOffset.UtcNow;
-            silos[placements.Key].Kill(entireProcessTree: true);
-            await silos[placements.Key].WaitForExitAsync(Ct);
+            await silos[placements.Key].KillAsync();
 
             var logs = await Task.WhenAll(watchers.Select(w => w.ToEndAsync(TimeSpan.FromSeconds(90))));
             var resumeDelays = new List<TimeSpan>();
@@ -152,12 +148,7 @@ public sealed class ClusterGatewayTests
         {
             foreach (var silo in silos.Values)
             {
-                if (!silo.HasExited)
-                {
-                    silo.Kill(entireProcessTree: true);
-                }
-
-                silo.Dispose();
+                await silo.DisposeAsync();
             }
         }
     }
@@ -191,26 +182,6 @@ public sealed class ClusterGatewayTests
 
         public ValueTask DisposeAsync() => _current.DisposeAsync();
     }
-
-    private static Process StartSilo(IReadOnlyDictionary<string, string> settings, params string[] args)
-    {
-        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-        var silo = Path.Combine(TestEnvironment.RepositoryRoot, "src", "Silo", "bin", configuration, "net10.0", "Agents.Silo.dll");
-        var info = new ProcessStartInfo("dotnet", [silo, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in settings)
-        {
-            info.Environment[key] = value;
-        }
-
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static int FreePort() => TestEnvironment.FreePort();
 
     private static async Task EventuallyAsync(Func<Task<bool>> probe, string what)
     {

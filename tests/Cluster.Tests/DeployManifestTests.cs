@@ -8,7 +8,7 @@ namespace Agents.Cluster.Tests;
 /// </summary>
 public sealed class DeployManifestTests
 {
-    private static readonly string Deploy = Path.Combine(FindRoot(), "deploy");
+    private static readonly string Deploy = Path.Combine(TestEnvironment.RepositoryRoot, "deploy");
 
     private static readonly List<YamlMappingNode> Documents = Directory.GetFiles(Path.Combine(Deploy, "k8s"), "*.yaml")
         .Order()
@@ -89,15 +89,4 @@ public sealed class DeployManifestTests
     }
 
     private static string? Scalar(YamlMappingNode node, params string[] path) => (Node(node, path) as YamlScalarNode)?.Value;
-
-    private static string FindRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Orleans.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("Orleans.sln not found above the test binaries.");
-    }
 }

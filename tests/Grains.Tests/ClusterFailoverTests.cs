@@ -33,7 +33,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             ["Llm__DemoTokensPerSecond"] = "8",
         };
-        await RunMigrateAsync(settings);
+        await SiloProcess.MigrateAsync(settings, Ct);
 
         var gateways = Enumerable.Range(0, 3).Select(_ => TestEnvironment.FreePort()).ToArray();
         var silos = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
@@ -110,7 +110,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             ["Llm__DemoToolLatency"] = "00:00:01",
             ["Agent__RequireApproval__0"] = "",
         };
-        await RunMigrateAsync(settings);
+        await SiloProcess.MigrateAsync(settings, Ct);
         var store = new PostgresEventStore(
             Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }),
             NullLogger<PostgresEventStore>.Instance);
@@ -194,20 +194,6 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
                 await Task.Delay(500, Ct);
             }
         }
-    }
-
-    private static async Task RunMigrateAsync(IReadOnlyDictionary<string, string> settings)
-    {
-        var info = new ProcessStartInfo("dotnet", [SiloProcess.SiloPath, "migrate"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in settings)
-        {
-            info.Environment[key] = value;
-        }
-
-        using var process = Process.Start(info)!;
-        var output = await process.StandardOutput.ReadToEndAsync(Ct) + await process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        Assert.True(process.ExitCode == 0, output);
     }
 
     private static Task<List<EventEnvelope>> WaitForAsync(IEventStore store, string id, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Agents.Grains.Tests;
+namespace Agents.Testing;
 
 /// <summary>
 /// The real silo executable in its own process, on a given database file, so a test can kill it (SIGKILL,
@@ -14,9 +14,10 @@ internal sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private SiloProcess(Process process, int gatewayPort, string log)
+    private SiloProcess(Process process, int siloPort, int gatewayPort, string log)
     {
         _process = process;
+        SiloPort = siloPort;
         GatewayPort = gatewayPort;
         LogPath = log;
     }
@@ -26,6 +27,8 @@ internal sealed class SiloProcess : IAsyncDisposable
         TestEnvironment.RepositoryRoot, "src", "Silo", "bin",
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug",
         "net10.0", "Agents.Silo.dll");
+
+    public int SiloPort { get; }
 
     public int GatewayPort { get; }
 
@@ -40,7 +43,8 @@ internal sealed class SiloProcess : IAsyncDisposable
             RedirectStandardError = true,
         };
         info.Environment["ConnectionStrings__Agents"] = $"Data Source={Path.Combine(directory, "agents.db")}";
-        info.Environment["Orleans__SiloPort"] = TestEnvironment.FreePort().ToString();
+        var siloPort = TestEnvironment.FreePort();
+        info.Environment["Orleans__SiloPort"] = siloPort.ToString();
         info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString();
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Agents"] = "Information";
@@ -56,7 +60,7 @@ internal sealed class SiloProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new SiloProcess(process, gatewayPort, log);
+        return new SiloProcess(process, siloPort, gatewayPort, log);
     }
 
     /// <summary>SIGKILL: the process gets no chance to flush, finish or say goodbye.</summary>
@@ -100,6 +104,25 @@ internal sealed class SiloProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    /// <summary>Runs <c>Agents.Silo migrate</c> with <paramref name="settings"/> (environment form) and checks it exits 0.</summary>
+    public static async Task MigrateAsync(IReadOnlyDictionary<string, string> settings, CancellationToken cancellationToken)
+    {
+        var info = new ProcessStartInfo("dotnet", [SiloPath, "migrate"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in settings)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("migrate did not start.");
+        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var errors = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"migrate exited {process.ExitCode}: {await output}{await errors}");
+        }
     }
 
     /// <summary>A reader of the same database file, as a second process would read it.</summary>

@@ -1,13 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Agents.Grains.Tests;
+namespace Agents.Testing;
 
+/// <summary>What every test project needs of its surroundings: the repository, temp folders, free ports, waiting.</summary>
 internal static class TestEnvironment
 {
+    /// <summary>The folder holding <c>Orleans.sln</c>, found above the test binaries.</summary>
     public static string RepositoryRoot { get; } = FindRoot();
 
-    /// <summary>A fresh directory under the system temp folder, for one test's database.</summary>
+    /// <summary>A fresh directory under the system temp folder, for one test's database or processes.</summary>
     public static string NewTempDirectory()
     {
         var path = Path.Combine(Path.GetTempPath(), "agents-tests", Guid.NewGuid().ToString("N"));
@@ -21,6 +23,9 @@ internal static class TestEnvironment
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>A user name no other test uses, so tests never see each other's conversations.</summary>
+    public static string NewUser(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 13)];
 
     /// <summary>Polls <paramref name="probe"/> until it yields a value or the timeout passes.</summary>
     public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, TimeSpan timeout, string what)
