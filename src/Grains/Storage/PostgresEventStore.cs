@@ -10,7 +10,7 @@ namespace Agents.Grains.Storage;
 /// The cluster's store: PostgreSQL through Npgsql and Dapper. A group commit is a handful of statements
 /// whatever its size: events and rows go in as arrays through <c>unnest</c>.
 /// </summary>
-public sealed partial class PostgresEventStore : IEventStore, IAsyncDisposable
+public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, IAsyncDisposable
 {
     // Serializes concurrent migrations from several processes starting at once.
     private const long MigrationLock = 0x4147454E5453; // "AGENTS"
@@ -134,56 +134,6 @@ public sealed partial class PostgresEventStore : IEventStore, IAsyncDisposable
         await transaction.CommitAsync(cancellationToken);
     }
 
-    public async Task<IReadOnlyList<EventEnvelope>> ReadEventsAsync(string conversationId, long afterSeq, int limit, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<StoreRows.EventRow>(
-            new CommandDefinition(StoreRows.SelectEvents, new { conversationId, afterSeq, limit }, cancellationToken: cancellationToken));
-        return rows.Select(r => r.ToEnvelope(conversationId)).ToList();
-    }
-
-    public async Task<ConversationRecord?> GetConversationAsync(string conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.ConversationRow>(
-            new CommandDefinition(StoreRows.ConversationRow.Select + " WHERE id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
-        return row?.ToRecord();
-    }
-
-    public async Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<StoreRows.ConversationRow>(
-            new CommandDefinition(
-                StoreRows.ConversationRow.Select + " WHERE owner = @owner ORDER BY updated_at DESC, id DESC LIMIT @limit;",
-                new { owner, limit },
-                cancellationToken: cancellationToken));
-        return rows.Select(r => r.ToRecord()).ToList();
-    }
-
-    public async Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var ids = await connection.QueryAsync<string>(
-            new CommandDefinition("SELECT id FROM conversations WHERE status <> 'idle';", cancellationToken: cancellationToken));
-        return ids.ToList();
-    }
-
-    public async Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<SnapshotRecord>(
-            new CommandDefinition(StoreRows.SelectSnapshot, new { conversationId }, cancellationToken: cancellationToken));
-    }
-
-    public async Task<IReadOnlyList<TranscriptRecord>> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<StoreRows.TranscriptRow>(
-            new CommandDefinition(StoreRows.TranscriptRow.Select, new { conversationId }, cancellationToken: cancellationToken));
-        return rows.Select(r => r.ToRecord()).ToList();
-    }
-
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -194,6 +144,9 @@ public sealed partial class PostgresEventStore : IEventStore, IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    protected override async Task<System.Data.Common.DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied PostgreSQL schema version {Version}")]
     private partial void LogMigrated(int version);

@@ -10,7 +10,7 @@ namespace Agents.Grains.Storage;
 /// The embedded default: one SQLite file in WAL mode. Many readers, one writer at a time; the
 /// <see cref="EventLogWriter"/> makes that one writer carry every conversation's appends.
 /// </summary>
-public sealed partial class SqliteEventStore : IEventStore
+public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
 {
     private readonly string _connectionString;
     private readonly string _synchronousPragma;
@@ -114,56 +114,6 @@ public sealed partial class SqliteEventStore : IEventStore
         await transaction.CommitAsync(cancellationToken);
     }
 
-    public async Task<IReadOnlyList<EventEnvelope>> ReadEventsAsync(string conversationId, long afterSeq, int limit, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<StoreRows.EventRow>(
-            new CommandDefinition(StoreRows.SelectEvents, new { conversationId, afterSeq, limit }, cancellationToken: cancellationToken));
-        return rows.Select(r => r.ToEnvelope(conversationId)).ToList();
-    }
-
-    public async Task<ConversationRecord?> GetConversationAsync(string conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<StoreRows.ConversationRow>(
-            new CommandDefinition(StoreRows.ConversationRow.Select + " WHERE id = @conversationId;", new { conversationId }, cancellationToken: cancellationToken));
-        return row?.ToRecord();
-    }
-
-    public async Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<StoreRows.ConversationRow>(
-            new CommandDefinition(
-                StoreRows.ConversationRow.Select + " WHERE owner = @owner ORDER BY updated_at DESC, id DESC LIMIT @limit;",
-                new { owner, limit },
-                cancellationToken: cancellationToken));
-        return rows.Select(r => r.ToRecord()).ToList();
-    }
-
-    public async Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        var ids = await connection.QueryAsync<string>(
-            new CommandDefinition("SELECT id FROM conversations WHERE status <> 'idle';", cancellationToken: cancellationToken));
-        return ids.ToList();
-    }
-
-    public async Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<SnapshotRecord>(
-            new CommandDefinition(StoreRows.SelectSnapshot, new { conversationId }, cancellationToken: cancellationToken));
-    }
-
-    public async Task<IReadOnlyList<TranscriptRecord>> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<StoreRows.TranscriptRow>(
-            new CommandDefinition(StoreRows.TranscriptRow.Select, new { conversationId }, cancellationToken: cancellationToken));
-        return rows.Select(r => r.ToRecord()).ToList();
-    }
-
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
@@ -171,6 +121,9 @@ public sealed partial class SqliteEventStore : IEventStore
         await using var transaction = connection.BeginTransaction(deferred: false);
         await transaction.RollbackAsync(cancellationToken);
     }
+
+    protected override async Task<System.Data.Common.DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        await OpenAsync(cancellationToken);
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
