@@ -26,7 +26,8 @@ public sealed class ConversationGrainTests(SiloFixture silo)
         Assert.EndsWith("make_reservation", request.Name);
         Assert.Equal(ConversationStatus.Waiting, (await silo.Conversation(id).GetInfoAsync(Alice, Ct)).Status);
 
-        await silo.Conversation(id).RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
+        // An approval with an empty remark is an approval.
+        await silo.Conversation(id).RespondAsync(Alice, new Respond(request.RequestId, Approved: true, Text: ""), Ct);
         var events = await silo.WaitForEndAsync(id);
 
         LogInvariants.AssertHold(events);

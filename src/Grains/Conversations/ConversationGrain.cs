@@ -191,9 +191,10 @@ internal sealed partial class ConversationGrain(
             throw ConversationException.InvalidArgument("a question needs a text answer");
         }
 
-        if (command.Text is not null)
+        if (command.Text is { Length: var length } && length > _options.MaxMessageChars)
         {
-            ValidateText(command.Text);
+            // An approval's remark may be empty; only its length is limited.
+            throw ConversationException.TooLarge($"text has {length} characters; the limit is {_options.MaxMessageChars}");
         }
 
         var appended = await AppendAsync(run!.RunId, new InputReceived(command.RequestId, command.Approved, command.Text));
