@@ -1,0 +1,60 @@
+using Agents.Events;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Agents.Grains.Tests;
+
+/// <summary>
+/// The database stops taking writes in the middle of a run (another process holds SQLite's write lock):
+/// the run pauses, continues when the lock is released, and its log stays whole.
+/// </summary>
+public sealed class DatabaseOutageTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task SqliteLockedMidRun_TheRunPausesAndContinues_WithNothingLostOrDuplicated()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "20", ["Llm__DemoToolLatency"] = "00:00:00.050" };
+        var store = SiloProcess.OpenStore(directory);
+        var id = Ids.NewConversationId();
+
+        await using var silo = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        using var client = await silo.ConnectAsync(Ct);
+        var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+        await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
+        await TestEnvironment.EventuallyAsync(
+            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => e.Type == EventTypes.MessageDelta) ? "" : null,
+            TimeSpan.FromSeconds(30),
+            "the first delta");
+
+        long storedWhileLocked;
+        await using (var blocker = new SqliteConnection($"Data Source={Path.Combine(directory, "agents.db")}"))
+        {
+            await blocker.OpenAsync(Ct);
+            await using var command = blocker.CreateCommand();
+            command.CommandText = "BEGIN EXCLUSIVE;";
+            await command.ExecuteNonQueryAsync(Ct);
+            var before = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count;
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+            storedWhileLocked = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count - before;
+            command.CommandText = "ROLLBACK;";
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+
+        await TestEnvironment.EventuallyAsync(
+            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => EventTypes.IsTerminal(e.Type)) ? "" : null,
+            TimeSpan.FromSeconds(30),
+            "the end of the run");
+        var events = await store.ReadEventsAsync(id, 0, 1_000, Ct);
+
+        Assert.Equal(0, storedWhileLocked);
+        LogInvariants.AssertHold(events);
+        Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+        Assert.DoesNotContain(events, e => e.Type is EventTypes.RunResumed or EventTypes.MessageInterrupted);
+        Assert.Equal(
+            events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Single().Text,
+            string.Concat(events.Select(e => e.Data).OfType<MessageDeltaStreamed>().Select(d => d.Text)));
+    }
+}
