@@ -152,24 +152,59 @@ public static partial class AgentSiloExtensions
     }
 
     /// <summary>
-    /// On start, wakes every conversation whose run has not ended, so no run waits for a client to come back.
-    /// Runs in the background: a silo with many of them is up at once, and they resume as fast as the store allows.
+    /// On start, wakes every conversation whose run needs its loop, so no run waits for a client to come back; then,
+    /// every <see cref="OrleansHostOptions.ResumeSweepPeriod"/>, again. Runs in the background: a silo with many of
+    /// them is up at once, and they resume as fast as the store allows.
     /// </summary>
-    private sealed partial class ResumeUnfinishedRuns(IEventStore store, IGrainFactory grains, IHostApplicationLifetime lifetime, ILogger<ResumeUnfinishedRuns> logger)
+    private sealed partial class ResumeUnfinishedRuns(
+        IEventStore store,
+        IGrainFactory grains,
+        IHostApplicationLifetime lifetime,
+        IOptions<OrleansHostOptions> options,
+        ILogger<ResumeUnfinishedRuns> logger)
         : IStartupTask
     {
         public Task Execute(CancellationToken cancellationToken)
         {
-            _ = Task.Run(() => WakeAllAsync(lifetime.ApplicationStopping), CancellationToken.None);
+            _ = Task.Run(() => SweepAsync(lifetime.ApplicationStopping), CancellationToken.None);
             return Task.CompletedTask;
         }
 
-        private async Task WakeAllAsync(CancellationToken stopping)
+        private async Task SweepAsync(CancellationToken stopping)
+        {
+            var period = options.Value.ResumeSweepPeriod
+                ?? (options.Value.Mode == OrleansMode.Single ? TimeSpan.FromSeconds(30) : Timeout.InfiniteTimeSpan);
+            var first = true;
+            try
+            {
+                do
+                {
+                    await WakeAllAsync(first, stopping);
+                    first = false;
+                }
+                while (period != Timeout.InfiniteTimeSpan && await Delay(period, stopping));
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+            }
+        }
+
+        private static async Task<bool> Delay(TimeSpan period, CancellationToken stopping)
+        {
+            await Task.Delay(period, stopping);
+            return true;
+        }
+
+        private async Task WakeAllAsync(bool first, CancellationToken stopping)
         {
             try
             {
-                var ids = await store.ListUnfinishedAsync(stopping);
-                LogWaking(ids.Count);
+                var ids = await store.ListRunningAsync(stopping);
+                if (first)
+                {
+                    LogWaking(ids.Count);
+                }
+
                 await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = stopping }, async (id, ct) =>
                 {
                     try
@@ -182,11 +217,9 @@ public static partial class AgentSiloExtensions
                     }
                 });
             }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-            }
-            catch (Exception ex)
-            {
+                // The database may be down: the next sweep tries again.
                 LogWakeFailed(ex, "*");
             }
         }

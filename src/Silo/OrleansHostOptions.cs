@@ -37,6 +37,13 @@ public sealed class OrleansHostOptions
     /// <summary>Running as a Kubernetes pod (deploy/k8s): take addresses and ids from the pod's environment.</summary>
     public bool Kubernetes { get; set; }
 
+    /// <summary>
+    /// How often the silo wakes every running conversation, as it does at start: a run whose activation stopped
+    /// (its database was down longer than the commit retries) continues without waiting for a client. Null: every
+    /// 30 s on a single node, never in a cluster, where each running conversation's reminder does that job.
+    /// </summary>
+    public TimeSpan? ResumeSweepPeriod { get; set; }
+
     /// <summary>How often a running conversation's durable wake-up fires in cluster mode; bounds its resume time after a silo dies.</summary>
     public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromSeconds(3);
 }

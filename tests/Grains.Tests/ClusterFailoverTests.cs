@@ -143,7 +143,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             }
         }
 
-        var unfinished = await store.ListUnfinishedAsync(Ct);
+        var unfinished = await store.ListRunningAsync(Ct);
         Assert.Equal(ids.Order(), unfinished.Where(ids.Contains).Order());
 
         // A new cluster on the same database, and no client at all: the startup task resumes every run.

@@ -57,4 +57,53 @@ public sealed class DatabaseOutageTests
             events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Single().Text,
             string.Concat(events.Select(e => e.Data).OfType<MessageDeltaStreamed>().Select(d => d.Text)));
     }
+
+    [Fact]
+    public async Task SqliteLockedLongerThanTheRetries_TheRunResumesWhenTheLockGoes_WithoutAnyCall()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Llm__DemoTokensPerSecond"] = "20",
+            ["Storage__SqliteBusyTimeout"] = "00:00:01",
+            ["Storage__CommitRetryBudget"] = "00:00:01",
+            ["Orleans__ResumeSweepPeriod"] = "00:00:01",
+        };
+        var store = SiloProcess.OpenStore(directory);
+        var id = Ids.NewConversationId();
+
+        await using var silo = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        using (var client = await silo.ConnectAsync(Ct))
+        {
+            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+            await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
+        }
+
+        await TestEnvironment.EventuallyAsync(
+            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => e.Type == EventTypes.MessageDelta) ? "" : null,
+            TimeSpan.FromSeconds(30),
+            "the first delta");
+        await using (var blocker = new SqliteConnection($"Data Source={Path.Combine(directory, "agents.db")}"))
+        {
+            await blocker.OpenAsync(Ct);
+            await using var command = blocker.CreateCommand();
+            command.CommandText = "BEGIN EXCLUSIVE;";
+            await command.ExecuteNonQueryAsync(Ct);
+            // Longer than the writer's retries: the conversation gives up its appends and stops.
+            await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+            command.CommandText = "ROLLBACK;";
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+
+        // No client calls: the silo's sweep wakes the conversation, which resumes from what was stored.
+        await TestEnvironment.EventuallyAsync(
+            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => EventTypes.IsTerminal(e.Type)) ? "" : null,
+            TimeSpan.FromSeconds(30),
+            "the end of the run");
+        var events = await store.ReadEventsAsync(id, 0, 1_000, Ct);
+
+        LogInvariants.AssertHold(events);
+        Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+        Assert.Contains(events, e => e.Type == EventTypes.RunResumed);
+    }
 }

@@ -64,7 +64,7 @@ public abstract class EventStoreContractTests
 
         Assert.Equal(["c_b", "c_a"], (await store.ListConversationsAsync("owner-1", 10, Ct)).Select(c => c.Id));
         Assert.Equal(["c_b"], (await store.ListConversationsAsync("owner-1", 1, Ct)).Select(c => c.Id));
-        Assert.Equal(["c_b", "c_c"], (await store.ListUnfinishedAsync(Ct)).Order());
+        Assert.Equal(["c_b"], await store.ListRunningAsync(Ct));
     }
 
     [Fact]
@@ -125,7 +125,7 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
             Assert.True(process.ExitCode == 0, output);
         }
 
-        Assert.Empty(await SiloProcess.OpenStore(directory).ListUnfinishedAsync(TestContext.Current.CancellationToken));
+        Assert.Empty(await SiloProcess.OpenStore(directory).ListRunningAsync(TestContext.Current.CancellationToken));
     }
 }
 

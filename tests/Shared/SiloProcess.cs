@@ -46,6 +46,8 @@ internal sealed class SiloProcess : IAsyncDisposable
         var siloPort = TestEnvironment.FreePort();
         info.Environment["Orleans__SiloPort"] = siloPort.ToString();
         info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString();
+        // Its health endpoints on a port of their own: silos of tests running side by side must not collide.
+        info.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Agents"] = "Information";
         foreach (var (key, value) in settings)

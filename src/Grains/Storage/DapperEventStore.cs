@@ -40,11 +40,12 @@ public abstract class DapperEventStore
         return rows.Select(r => r.ToRecord()).ToList();
     }
 
-    public async Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<string>> ListRunningAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
+        // The partial index holds the unfinished ones; of those, the waiting need no loop.
         var ids = await connection.QueryAsync<string>(
-            new CommandDefinition("SELECT id FROM conversations WHERE status <> 'idle';", cancellationToken: cancellationToken));
+            new CommandDefinition("SELECT id FROM conversations WHERE status <> 'idle' AND status = 'running';", cancellationToken: cancellationToken));
         return ids.ToList();
     }
 

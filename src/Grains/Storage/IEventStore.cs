@@ -26,8 +26,11 @@ public interface IEventStore
     /// <summary>The owner's conversations, most recently updated first.</summary>
     Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary>Ids of the conversations whose last run has not ended.</summary>
-    Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Ids of the conversations whose run needs its loop: running, not waiting for the user (a waiting run needs
+    /// nothing until the answer comes, and the answer wakes it).
+    /// </summary>
+    Task<IReadOnlyList<string>> ListRunningAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The latest snapshot of the conversation, or null.</summary>
     Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default);

@@ -22,12 +22,11 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         {
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = true,
-            DefaultTimeout = 30,
+            // Microsoft.Data.Sqlite retries a locked database until the command timeout (whole seconds).
+            DefaultTimeout = (int)Math.Max(1, Math.Ceiling(options.Value.SqliteBusyTimeout.TotalSeconds)),
         };
         _connectionString = builder.ToString();
-        _synchronousPragma = options.Value.Synchronous == SqliteSynchronous.Normal
-            ? "PRAGMA synchronous=NORMAL;"
-            : "PRAGMA synchronous=FULL;";
+        _synchronousPragma = options.Value.Synchronous == SqliteSynchronous.Normal ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;";
         _logger = logger;
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));

@@ -27,6 +27,9 @@ public sealed class StorageOptions
     [Range(1, 100_000)]
     public int MaxEventsPerCommit { get; set; } = 2_000;
 
+    /// <summary>How long a SQLite statement waits for another writer's lock before it fails (whole seconds, at least 1).</summary>
+    public TimeSpan SqliteBusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a failing commit is retried before the appends fail.</summary>
     public TimeSpan CommitRetryBudget { get; set; } = TimeSpan.FromSeconds(30);
 }
