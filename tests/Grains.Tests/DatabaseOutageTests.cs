@@ -29,19 +29,13 @@ public sealed class DatabaseOutageTests
             TimeSpan.FromSeconds(30),
             "the first delta");
 
-        long storedWhileLocked;
-        await using (var blocker = new SqliteConnection($"Data Source={Path.Combine(directory, "agents.db")}"))
+        long storedWhileLocked = 0;
+        await HoldWriteLockAsync(directory, TimeSpan.FromSeconds(2), async locked =>
         {
-            await blocker.OpenAsync(Ct);
-            await using var command = blocker.CreateCommand();
-            command.CommandText = "BEGIN EXCLUSIVE;";
-            await command.ExecuteNonQueryAsync(Ct);
             var before = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count;
-            await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+            await locked;
             storedWhileLocked = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count - before;
-            command.CommandText = "ROLLBACK;";
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        });
 
         await TestEnvironment.EventuallyAsync(
             async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => EventTypes.IsTerminal(e.Type)) ? "" : null,
@@ -83,17 +77,8 @@ public sealed class DatabaseOutageTests
             async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => e.Type == EventTypes.MessageDelta) ? "" : null,
             TimeSpan.FromSeconds(30),
             "the first delta");
-        await using (var blocker = new SqliteConnection($"Data Source={Path.Combine(directory, "agents.db")}"))
-        {
-            await blocker.OpenAsync(Ct);
-            await using var command = blocker.CreateCommand();
-            command.CommandText = "BEGIN EXCLUSIVE;";
-            await command.ExecuteNonQueryAsync(Ct);
-            // Longer than the writer's retries: the conversation gives up its appends and stops.
-            await Task.Delay(TimeSpan.FromSeconds(5), Ct);
-            command.CommandText = "ROLLBACK;";
-            await command.ExecuteNonQueryAsync(Ct);
-        }
+        // Longer than the writer's retries: the conversation gives up its appends and stops.
+        await HoldWriteLockAsync(directory, TimeSpan.FromSeconds(5), locked => locked);
 
         // No client calls: the silo's sweep wakes the conversation, which resumes from what was stored.
         await TestEnvironment.EventuallyAsync(
@@ -105,5 +90,21 @@ public sealed class DatabaseOutageTests
         LogInvariants.AssertHold(events);
         Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
         Assert.Contains(events, e => e.Type == EventTypes.RunResumed);
+    }
+
+    /// <summary>
+    /// Holds SQLite's write lock on the silo's database from another connection, as another process would, for
+    /// <paramref name="duration"/>; <paramref name="whileLocked"/> runs meanwhile and gets the wait to await.
+    /// </summary>
+    private static async Task HoldWriteLockAsync(string directory, TimeSpan duration, Func<Task, Task> whileLocked)
+    {
+        await using var blocker = new SqliteConnection($"Data Source={Path.Combine(directory, "agents.db")}");
+        await blocker.OpenAsync(Ct);
+        await using var command = blocker.CreateCommand();
+        command.CommandText = "BEGIN EXCLUSIVE;";
+        await command.ExecuteNonQueryAsync(Ct);
+        await whileLocked(Task.Delay(duration, Ct));
+        command.CommandText = "ROLLBACK;";
+        await command.ExecuteNonQueryAsync(Ct);
     }
 }
