@@ -95,7 +95,7 @@ public sealed partial class EventLogWriter : BackgroundService
 
                 return;
             }
-            catch (Exception ex) when (batch.Count > 1 && IsConflict(ex))
+            catch (Exception ex) when (batch.Count > 1 && _store.IsDuplicate(ex))
             {
                 // One conversation's conflict must not fail the others: commit each alone.
                 foreach (var p in batch)
@@ -105,7 +105,7 @@ public sealed partial class EventLogWriter : BackgroundService
 
                 return;
             }
-            catch (Exception ex) when (!IsConflict(ex) && stopwatch.Elapsed + delay < _options.CommitRetryBudget)
+            catch (Exception ex) when (!_store.IsDuplicate(ex) && stopwatch.Elapsed + delay < _options.CommitRetryBudget)
             {
                 LogCommitRetry(ex, batch.Count, delay);
                 await Task.Delay(delay);
@@ -123,11 +123,6 @@ public sealed partial class EventLogWriter : BackgroundService
             }
         }
     }
-
-    // A duplicate (conversation, seq) means a second writer for one conversation: never retry that.
-    private static bool IsConflict(Exception ex) =>
-        ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } // SQLITE_CONSTRAINT
-        || ex is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Commit of {Appends} appends failed; retrying in {Delay}")]
     private partial void LogCommitRetry(Exception exception, int appends, TimeSpan delay);

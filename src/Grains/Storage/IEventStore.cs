@@ -38,6 +38,12 @@ public interface IEventStore
     /// <summary>The stored transcripts of the conversation's finished runs, oldest first.</summary>
     Task<IReadOnlyList<TranscriptRecord>> ReadTranscriptAsync(string conversationId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Whether <paramref name="exception"/> from <see cref="AppendAsync"/> means a seq was already stored: a second
+    /// writer for one conversation, which retrying cannot mend.
+    /// </summary>
+    bool IsDuplicate(Exception exception);
+
     /// <summary>Throws unless the database answers and would accept a write now (for readiness probes).</summary>
     Task CheckWritableAsync(CancellationToken cancellationToken = default);
 }

@@ -134,6 +134,8 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
         await transaction.CommitAsync(cancellationToken);
     }
 
+    public bool IsDuplicate(Exception exception) => exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);

@@ -113,6 +113,8 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         await transaction.CommitAsync(cancellationToken);
     }
 
+    public bool IsDuplicate(Exception exception) => exception is SqliteException { SqliteErrorCode: 19 }; // SQLITE_CONSTRAINT
+
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
