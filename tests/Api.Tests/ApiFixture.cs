@@ -48,26 +48,16 @@ public sealed class ApiFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _app = AgentApi.Build(
-            [$"--contentRoot={Path.Combine(TestEnvironment.RepositoryRoot, "src", "Api")}"],
-            builder =>
-            {
-                builder.WebHost.UseUrls("http://127.0.0.1:0");
-                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-                {
-                    ["ConnectionStrings:Agents"] = $"Data Source={Path.Combine(Directory, "agents.db")}",
-                    ["Orleans:SiloPort"] = TestEnvironment.FreePort().ToString(),
-                    ["Orleans:GatewayPort"] = TestEnvironment.FreePort().ToString(),
-                    ["Llm:DemoTokensPerSecond"] = "60",
-                    ["Llm:DemoToolLatency"] = "00:00:00.100",
-                    ["Agent:MaxMessageChars"] = MaxMessageChars.ToString(),
-                    ["Gateway:SseHeartbeat"] = "00:00:01",
-                    ["Logging:LogLevel:Default"] = "Warning",
-                });
-                builder.Logging.SetMinimumLevel(LogLevel.Warning);
-                builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
-                builder.Services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(Metrics));
-            });
+        var settings = TestApp.SingleNode(Path.Combine(Directory, "agents.db"));
+        settings["Llm:DemoTokensPerSecond"] = "60";
+        settings["Llm:DemoToolLatency"] = "00:00:00.100";
+        settings["Agent:MaxMessageChars"] = MaxMessageChars.ToString();
+        settings["Gateway:SseHeartbeat"] = "00:00:01";
+        _app = TestApp.Build(settings, builder =>
+        {
+            builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
+            builder.Services.ConfigureOpenTelemetryMeterProvider(m => m.AddInMemoryExporter(Metrics));
+        });
         await _app.StartAsync();
         BaseAddress = new Uri(_app.Urls.Single());
         Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };

@@ -57,24 +57,16 @@ public sealed class ClusterGatewayTests
                 silos[silo.SiloPort] = silo;
             }
 
-            await using var gateway = AgentApi.Build(
-                [$"--contentRoot={Path.Combine(TestEnvironment.RepositoryRoot, "src", "Api")}"],
-                builder =>
-                {
-                    builder.WebHost.UseUrls("http://127.0.0.1:0");
-                    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-                    {
-                        ["Orleans:Mode"] = "Cluster",
-                        ["Orleans:ClusterId"] = clusterId,
-                        ["Storage:Provider"] = "Postgres",
-                        ["ConnectionStrings:Agents"] = connectionString,
-                        // Off by default in a cluster; this test mints its own tokens.
-                        ["Auth:DevTokens"] = "true",
-                        ["Auth:SigningKey"] = Convert.ToBase64String(Guid.NewGuid().ToByteArray().Concat(Guid.NewGuid().ToByteArray()).ToArray()),
-                        ["Logging:LogLevel:Default"] = "Warning",
-                    });
-                    builder.Logging.SetMinimumLevel(LogLevel.Warning);
-                });
+            await using var gateway = TestApp.Build(new Dictionary<string, string?>
+            {
+                ["Orleans:Mode"] = "Cluster",
+                ["Orleans:ClusterId"] = clusterId,
+                ["Storage:Provider"] = "Postgres",
+                ["ConnectionStrings:Agents"] = connectionString,
+                // Off by default in a cluster; this test mints its own tokens.
+                ["Auth:DevTokens"] = "true",
+                ["Auth:SigningKey"] = Convert.ToBase64String(Guid.NewGuid().ToByteArray().Concat(Guid.NewGuid().ToByteArray()).ToArray()),
+            });
             await gateway.StartAsync(Ct);
             var management = gateway.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0);
             await EventuallyAsync(async () => (await management.GetHosts(onlyActive: true)).Count == 3, "three active silos");

@@ -111,21 +111,9 @@ public sealed class ObservabilityTests(ApiFixture api)
     {
         var directory = TestEnvironment.NewTempDirectory();
         var database = Path.Combine(directory, "agents.db");
-        await using var app = AgentApi.Build(
-            [$"--contentRoot={Path.Combine(TestEnvironment.RepositoryRoot, "src", "Api")}"],
-            builder =>
-            {
-                builder.WebHost.UseUrls("http://127.0.0.1:0");
-                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-                {
-                    ["ConnectionStrings:Agents"] = $"Data Source={database}",
-                    ["Orleans:SiloPort"] = TestEnvironment.FreePort().ToString(),
-                    ["Orleans:GatewayPort"] = TestEnvironment.FreePort().ToString(),
-                    ["Observability:Prometheus"] = "false",
-                    ["Logging:LogLevel:Default"] = "Warning",
-                });
-                builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            });
+        var settings = TestApp.SingleNode(database);
+        settings["Observability:Prometheus"] = "false";
+        await using var app = TestApp.Build(settings);
         await app.StartAsync(Ct);
         try
         {
@@ -165,22 +153,10 @@ public sealed class ObservabilityTests(ApiFixture api)
     public async Task OrleansDashboard_WhenEnabled_IsServedOnItsPath_ToLocalRequests()
     {
         var directory = TestEnvironment.NewTempDirectory();
-        await using var app = AgentApi.Build(
-            [$"--contentRoot={Path.Combine(TestEnvironment.RepositoryRoot, "src", "Api")}"],
-            builder =>
-            {
-                builder.WebHost.UseUrls("http://127.0.0.1:0");
-                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-                {
-                    ["ConnectionStrings:Agents"] = $"Data Source={Path.Combine(directory, "agents.db")}",
-                    ["Orleans:SiloPort"] = TestEnvironment.FreePort().ToString(),
-                    ["Orleans:GatewayPort"] = TestEnvironment.FreePort().ToString(),
-                    ["Observability:Dashboard:Enabled"] = "true",
-                    ["Observability:Dashboard:Path"] = "/ops/orleans",
-                    ["Logging:LogLevel:Default"] = "Warning",
-                });
-                builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            });
+        var settings = TestApp.SingleNode(Path.Combine(directory, "agents.db"));
+        settings["Observability:Dashboard:Enabled"] = "true";
+        settings["Observability:Dashboard:Path"] = "/ops/orleans";
+        await using var app = TestApp.Build(settings);
         await app.StartAsync(Ct);
         try
         {

@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using Agents.Events;
 using Agents.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -39,7 +37,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
         var silos = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
         try
         {
-            using var client = await ConnectAsync(settings["Orleans__ClusterId"], gateways);
+            using var client = await SiloProcess.ConnectAsync(gateways, settings["Orleans__ClusterId"], Ct);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             var management = grains.GetGrain<IManagementGrain>(0);
             await TestEnvironment.EventuallyAsync(
@@ -52,7 +50,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             await Task.WhenAll(ids.Select(id => grains.GetGrain<IConversationGrain>(id).CreateAsync(Alice, new CreateConversation(Text: "Tell me a story"), Ct)));
             foreach (var id in ids)
             {
-                await WaitForAsync(store, id, e => e.Type == EventTypes.MessageDelta);
+                await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
             }
 
             // Kill the silo that hosts the most of them.
@@ -68,8 +66,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             var resumeDelays = new List<TimeSpan>();
             foreach (var id in ids)
             {
-                await WaitForAsync(store, id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(90));
-                var events = await store.ReadEventsAsync(id, 0, 100_000, Ct);
+                var events = await store.WaitForEndAsync(id, TimeSpan.FromSeconds(90));
                 LogInvariants.AssertHold(events);
                 Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
                 var resumed = events.FirstOrDefault(e => e.Type == EventTypes.RunResumed);
@@ -120,12 +117,12 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
         var first = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
         try
         {
-            using var client = await ConnectAsync(settings["Orleans__ClusterId"], gateways);
+            using var client = await SiloProcess.ConnectAsync(gateways, settings["Orleans__ClusterId"], Ct);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             await Task.WhenAll(ids.Select(id => grains.GetGrain<IConversationGrain>(id).CreateAsync(Alice, new CreateConversation(Text: "Order dinner for two"), Ct)));
             foreach (var id in ids)
             {
-                await WaitForAsync(store, id, e => e.Type == EventTypes.ToolResult);
+                await store.WaitForAsync(id, e => e.Type == EventTypes.ToolResult);
             }
 
             foreach (var silo in first)
@@ -152,8 +149,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
         {
             foreach (var id in ids)
             {
-                await WaitForAsync(store, id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(90));
-                var events = await store.ReadEventsAsync(id, 0, 100_000, Ct);
+                var events = await store.WaitForEndAsync(id, TimeSpan.FromSeconds(90));
                 LogInvariants.AssertHold(events);
                 Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
                 Assert.Contains(events, e => e.Type == EventTypes.RunResumed);
@@ -175,35 +171,4 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
         return details.Single(d => d.SiloAddress.Endpoint.Port == siloPort).ProxyPort;
     }
 
-    private static async Task<IHost> ConnectAsync(string clusterId, int[] gatewayPorts)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(client => client.UseLocalhostClustering(gatewayPorts, serviceId: "agents", clusterId: clusterId));
-        var host = builder.Build();
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                await host.StartAsync(Ct);
-                return host;
-            }
-            catch (Exception) when (deadline.Elapsed < TimeSpan.FromSeconds(60))
-            {
-                await Task.Delay(500, Ct);
-            }
-        }
-    }
-
-    private static Task<List<EventEnvelope>> WaitForAsync(IEventStore store, string id, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>
-        TestEnvironment.EventuallyAsync(
-            async () =>
-            {
-                var events = (await store.ReadEventsAsync(id, 0, 100_000)).ToList();
-                var index = events.FindIndex(e => predicate(e));
-                return index < 0 ? null : events[..(index + 1)];
-            },
-            timeout ?? TimeSpan.FromSeconds(30),
-            $"an expected event in {id}");
 }

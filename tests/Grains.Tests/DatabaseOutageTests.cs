@@ -24,10 +24,7 @@ public sealed class DatabaseOutageTests
         using var client = await silo.ConnectAsync(Ct);
         var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
         await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
-        await TestEnvironment.EventuallyAsync(
-            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => e.Type == EventTypes.MessageDelta) ? "" : null,
-            TimeSpan.FromSeconds(30),
-            "the first delta");
+        await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
 
         long storedWhileLocked = 0;
         await HoldWriteLockAsync(directory, TimeSpan.FromSeconds(2), async locked =>
@@ -37,11 +34,7 @@ public sealed class DatabaseOutageTests
             storedWhileLocked = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count - before;
         });
 
-        await TestEnvironment.EventuallyAsync(
-            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => EventTypes.IsTerminal(e.Type)) ? "" : null,
-            TimeSpan.FromSeconds(30),
-            "the end of the run");
-        var events = await store.ReadEventsAsync(id, 0, 1_000, Ct);
+        var events = await store.WaitForEndAsync(id);
 
         Assert.Equal(0, storedWhileLocked);
         LogInvariants.AssertHold(events);
@@ -73,19 +66,12 @@ public sealed class DatabaseOutageTests
             await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
         }
 
-        await TestEnvironment.EventuallyAsync(
-            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => e.Type == EventTypes.MessageDelta) ? "" : null,
-            TimeSpan.FromSeconds(30),
-            "the first delta");
+        await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
         // Longer than the writer's retries: the conversation gives up its appends and stops.
         await HoldWriteLockAsync(directory, TimeSpan.FromSeconds(5), locked => locked);
 
         // No client calls: the silo's sweep wakes the conversation, which resumes from what was stored.
-        await TestEnvironment.EventuallyAsync(
-            async () => (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Any(e => EventTypes.IsTerminal(e.Type)) ? "" : null,
-            TimeSpan.FromSeconds(30),
-            "the end of the run");
-        var events = await store.ReadEventsAsync(id, 0, 1_000, Ct);
+        var events = await store.WaitForEndAsync(id);
 
         LogInvariants.AssertHold(events);
         Assert.Equal(EventTypes.RunCompleted, events[^1].Type);

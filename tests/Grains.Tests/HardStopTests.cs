@@ -32,21 +32,21 @@ public sealed class HardStopTests
             using var client = await first.ConnectAsync(Ct);
             var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
             await grain.CreateAsync(Alice, new CreateConversation(Text: "Please book a table for dinner, 3 people"), Ct);
-            var request = (InputRequested)(await WaitForAsync(store, id, e => e.Type == EventTypes.InputRequested))[^1].Data;
+            var request = (InputRequested)(await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested))[^1].Data;
             await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
             // The final answer is streaming: a few of its deltas are stored.
-            await WaitForAsync(store, id, e => e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("confirmation", StringComparison.Ordinal));
+            await store.WaitForAsync(id, e => e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("confirmation", StringComparison.Ordinal));
             await first.KillAsync();
             await client.StopAsync(CancellationToken.None);
         }
 
-        var beforeRestart = await ReadAllAsync(store, id);
+        var beforeRestart = await store.ReadAllAsync(id);
         Assert.NotEqual(EventTypes.RunCompleted, beforeRestart[^1].Type);
         var cut = beforeRestart.Last(e => e.Type == EventTypes.MessageDelta);
 
         await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
-        await WaitForAsync(store, id, e => e.Seq > beforeRestart.Count && EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(60));
-        var events = await ReadAllAsync(store, id);
+        await store.WaitForAsync(id, e => e.Seq > beforeRestart.Count && EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(60));
+        var events = await store.ReadAllAsync(id);
 
         LogInvariants.AssertHold(events);
         // What was stored before the kill is unchanged.
@@ -81,19 +81,19 @@ public sealed class HardStopTests
             using var client = await first.ConnectAsync(Ct);
             var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
             await grain.CreateAsync(Alice, new CreateConversation(Text: "Order dinner for two"), Ct);
-            var request = (InputRequested)(await WaitForAsync(store, id, e => e.Type == EventTypes.InputRequested, TimeSpan.FromSeconds(30)))[^1].Data;
+            var request = (InputRequested)(await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested, TimeSpan.FromSeconds(30)))[^1].Data;
             await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
             // make_reservation is running now (it takes 4 s).
             await first.KillAsync();
             await client.StopAsync(CancellationToken.None);
         }
 
-        var beforeRestart = await ReadAllAsync(store, id);
+        var beforeRestart = await store.ReadAllAsync(id);
         Assert.Equal(EventTypes.InputReceived, beforeRestart[^1].Type);
 
         await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
-        await WaitForAsync(store, id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(60));
-        var events = await ReadAllAsync(store, id);
+        await store.WaitForAsync(id, e => EventTypes.IsTerminal(e.Type), TimeSpan.FromSeconds(60));
+        var events = await store.ReadAllAsync(id);
 
         LogInvariants.AssertHold(events);
         var resumed = events.Skip(beforeRestart.Count).ToList();
@@ -105,18 +105,4 @@ public sealed class HardStopTests
         Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
         Assert.Contains("did not book", events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
     }
-
-    private static async Task<List<EventEnvelope>> ReadAllAsync(IEventStore store, string id) =>
-        [.. await store.ReadEventsAsync(id, 0, 100_000)];
-
-    private static Task<List<EventEnvelope>> WaitForAsync(IEventStore store, string id, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>
-        TestEnvironment.EventuallyAsync(
-            async () =>
-            {
-                var events = await ReadAllAsync(store, id);
-                var index = events.FindIndex(e => predicate(e));
-                return index < 0 ? null : events[..(index + 1)];
-            },
-            timeout ?? TimeSpan.FromSeconds(30),
-            $"an expected event in {id}");
 }

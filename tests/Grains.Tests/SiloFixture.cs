@@ -81,37 +81,14 @@ public sealed class SiloFixture : IAsyncLifetime
 
     public IConversationGrain Conversation(string id) => Grains.GetGrain<IConversationGrain>(id);
 
-    /// <summary>Every stored event of the conversation, read page by page.</summary>
-    public async Task<List<EventEnvelope>> ReadAllAsync(string conversationId)
-    {
-        var all = new List<EventEnvelope>();
-        while (true)
-        {
-            var page = await Store.ReadEventsAsync(conversationId, all.Count == 0 ? 0 : all[^1].Seq, 500);
-            all.AddRange(page);
-            if (page.Count < 500)
-            {
-                return all;
-            }
-        }
-    }
+    /// <summary>Every stored event of the conversation.</summary>
+    public Task<List<EventEnvelope>> ReadAllAsync(string conversationId) => Store.ReadAllAsync(conversationId);
 
     /// <summary>Waits until the stored log has an event matching <paramref name="predicate"/>; returns the log up to it.</summary>
     public Task<List<EventEnvelope>> WaitForAsync(string conversationId, Func<EventEnvelope, bool> predicate, TimeSpan? timeout = null) =>
-        TestEnvironment.EventuallyAsync(
-            async () =>
-            {
-                var events = await ReadAllAsync(conversationId);
-                var index = events.FindIndex(e => predicate(e));
-                return index < 0 ? null : events[..(index + 1)];
-            },
-            timeout ?? TimeSpan.FromSeconds(20),
-            $"an expected event in {conversationId}");
+        Store.WaitForAsync(conversationId, predicate, timeout ?? TimeSpan.FromSeconds(20));
 
     /// <summary>Waits for the run's terminal event; returns the whole log.</summary>
-    public async Task<List<EventEnvelope>> WaitForEndAsync(string conversationId, TimeSpan? timeout = null)
-    {
-        await WaitForAsync(conversationId, e => EventTypes.IsTerminal(e.Type), timeout);
-        return await ReadAllAsync(conversationId);
-    }
+    public Task<List<EventEnvelope>> WaitForEndAsync(string conversationId, TimeSpan? timeout = null) =>
+        Store.WaitForEndAsync(conversationId, timeout ?? TimeSpan.FromSeconds(20));
 }

@@ -73,14 +73,17 @@ internal sealed class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>An Orleans client of this silo, connected once the silo accepts it.</summary>
-    public async Task<IHost> ConnectAsync(CancellationToken cancellationToken)
+    public Task<IHost> ConnectAsync(CancellationToken cancellationToken) => ConnectAsync([GatewayPort], "agents", cancellationToken);
+
+    /// <summary>An Orleans client of the silos behind <paramref name="gatewayPorts"/>, connected once one of them accepts it.</summary>
+    public static async Task<IHost> ConnectAsync(int[] gatewayPorts, string clusterId, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
-            builder.UseOrleansClient(client => client.UseLocalhostClustering(GatewayPort, serviceId: "agents", clusterId: "agents"));
+            builder.UseOrleansClient(client => client.UseLocalhostClustering(gatewayPorts, serviceId: "agents", clusterId: clusterId));
             var host = builder.Build();
             try
             {
@@ -89,7 +92,7 @@ internal sealed class SiloProcess : IAsyncDisposable
                 await host.StartAsync(timeout.Token);
                 return host;
             }
-            catch (Exception) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            catch (Exception) when (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
             {
                 host.Dispose();
                 await Task.Delay(200, cancellationToken);
