@@ -30,7 +30,11 @@ public sealed class AgentOptions
         "You are a capable assistant that works for the user over many steps. Use the tools you are offered; " +
         "ask the user with ask_user when you need a decision only they can make. Be concise.";
 
-    /// <summary>Streamed text is appended at most this long after it arrives; chunks within it merge into one delta.</summary>
+    /// <summary>
+    /// The longest streamed text waits before it is appended. Chunks merge into one delta only while the
+    /// conversation's previous append is being written (never longer than this); zero appends every chunk as its
+    /// own event.
+    /// </summary>
     public TimeSpan DeltaFlushWindow { get; set; } = TimeSpan.FromMilliseconds(25);
 
     /// <summary>A snapshot of the conversation's state is stored every this many events.</summary>

@@ -971,8 +971,10 @@ internal sealed partial class ConversationGrain(
     }
 
     /// <summary>
-    /// Merges streamed text for at most the flush window, so a fast model costs one event per window,
-    /// not one per token, and a slow one is shown as it comes.
+    /// Merges streamed text while the conversation's previous append is being written, so coalescing follows the
+    /// database's speed: a chunk that finds nothing in flight is appended at once (one event per token for a model at a
+    /// human pace, latency of one commit), and under load or with a fast model chunks merge for as long as a commit
+    /// takes. Text is never held longer than the flush window; a window of zero turns merging off.
     /// </summary>
     private sealed class DeltaBuffer(ConversationGrain grain, string runId, string messageId, TimeSpan window)
     {
@@ -983,13 +985,13 @@ internal sealed partial class ConversationGrain(
         {
             var wasEmpty = _pending.Length == 0;
             _pending.Append(text);
-            if (window <= TimeSpan.Zero)
+            if (window <= TimeSpan.Zero || grain._lastAppend.IsCompleted)
             {
                 Flush();
             }
             else if (wasEmpty)
             {
-                _ = FlushLaterAsync(_generation);
+                _ = FlushWhenWrittenAsync(_generation, grain._lastAppend);
             }
         }
 
@@ -1011,13 +1013,17 @@ internal sealed partial class ConversationGrain(
             _pending.Clear();
         }
 
-        private async Task FlushLaterAsync(int generation)
+        private async Task FlushWhenWrittenAsync(int generation, Task inFlight)
         {
-            await Task.Delay(window);
-            if (generation == _generation)
+            // Continues on the grain's scheduler, so the flush is one of the grain's turns like any other append.
+            await Task.WhenAny(inFlight, Task.Delay(window));
+            if (generation != _generation || grain._broken is not null)
             {
-                Flush();
+                // Flushed or discarded meanwhile; or the log failed and the loop, which owns that error, is stopping.
+                return;
             }
+
+            Flush();
         }
     }
 
