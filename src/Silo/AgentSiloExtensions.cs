@@ -75,7 +75,8 @@ public static partial class AgentSiloExtensions
                 }
             }
 
-            silo.AddMemoryStreams(AgentNames.StreamProvider);
+            silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
+                streams.ConfigurePullingAgent(agent => agent.Configure(o => o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod)));
             silo.AddStartupTask<ResumeUnfinishedRuns>();
 
             // The caller's span (a hub or HTTP request) flows into grain calls, so a run's trace starts at the request.
