@@ -14,6 +14,9 @@ internal sealed class BenchChatModel : IChatCompletionService
 {
     public int TokensPerAnswer { get; set; } = 200;
 
+    /// <summary>A pause before each token; zero streams as fast as the consumer takes them.</summary>
+    public TimeSpan TokenDelay { get; set; }
+
     public IReadOnlyDictionary<string, object?> Attributes { get; } = new Dictionary<string, object?>();
 
     public Task<IReadOnlyList<ChatMessageContent>> GetChatMessageContentsAsync(
@@ -27,7 +30,11 @@ internal sealed class BenchChatModel : IChatCompletionService
         for (var i = 0; i < tokens; i++)
         {
             // Yield now and then, as a network stream would, so other conversations get the scheduler.
-            if (i % 16 == 0)
+            if (TokenDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(TokenDelay, cancellationToken);
+            }
+            else if (i % 16 == 0)
             {
                 await Task.Yield();
             }

@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Agents;
 using Agents.Bench;
+using Agents.Bench.Streaming;
 using Agents.Events;
 using Agents.Grains.Storage;
 using Agents.Silo;
@@ -14,7 +16,13 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Orleans.Streams;
 
-// dotnet run -c Release --project bench -- [--quick] [--only E1,B1] [--out FILE]
+// dotnet run -c Release --project bench -- [--quick] [--only S1,R1,C1,E1] [--out FILE]
+if (args.Length > 0 && args[0] is Baselines.BareRole or Baselines.NoLogRole)
+{
+    // A baseline server, started by the bench itself as a child process.
+    return await Baselines.RunAsync(args[0], args[1..]);
+}
+
 var quick = args.Contains("--quick");
 var only = ArgValue("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
 var outFile = ArgValue("--out");
@@ -24,6 +32,25 @@ var results = new List<BenchResult>();
 Console.WriteLine($"# Agents benchmark ({(quick ? "quick" : "full")}), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {CpuModel()}, .NET {Environment.Version}");
 Console.WriteLine();
+
+var work = Path.Combine(Path.GetTempPath(), "agents-bench", Guid.NewGuid().ToString("N"));
+Directory.CreateDirectory(work);
+if (args.Contains("--soak"))
+{
+    // Issue 7's soak: `--soak [--minutes 30] [--users 40]`, nothing else.
+    var minutes = double.Parse(ArgValue("--minutes") ?? "30", System.Globalization.CultureInfo.InvariantCulture);
+    var users = int.Parse(ArgValue("--users") ?? "40", System.Globalization.CultureInfo.InvariantCulture);
+    only = [];
+    results.AddRange(await new SoakBench(TimeSpan.FromMinutes(minutes), users, work).RunAsync(CancellationToken.None));
+}
+
+results.AddRange(await new StreamingBench(quick, Wants, work).RunAsync(CancellationToken.None));
+
+if (Wants("C1"))
+{
+    results.AddRange(await MemoryPerConversationAsync());
+    results.AddRange(await StatementsPerAnswerAsync());
+}
 
 if (Wants("E1"))
 {
@@ -43,28 +70,64 @@ if (Wants("E2"))
     results.AddRange(await EventLogThroughputAsync("E2b", "PostgreSQL: 100 concurrent runs, 25 ms window (default)", TimeSpan.FromMilliseconds(25), SqliteSynchronous.Full, postgres: connectionString));
 }
 
-if (Wants("B1"))
+if (Wants("B1") || Wants("C1"))
 {
     results.AddRange(await BytesPerAnswerAsync("B1a", "one event per token (a model streaming at a human pace)", TimeSpan.Zero));
     results.AddRange(await BytesPerAnswerAsync("B1b", "25 ms coalescing window, model at full speed", TimeSpan.FromMilliseconds(25)));
 }
 
-Console.WriteLine("| id | figure | value | unit | verified |");
-Console.WriteLine("|---|---|---:|---|---|");
+Console.WriteLine();
+Console.WriteLine("| id | figure | value | unit | bare hub | ratio | verified |");
+Console.WriteLine("|---|---|---:|---|---:|---:|---|");
 foreach (var r in results)
 {
-    Console.WriteLine($"| {r.Id} | {r.Name} | {r.Value:0.##} | {r.Unit} | {(r.Verified ? "yes" : "NO")} |");
+    Console.WriteLine($"| {r.Id} | {r.Name} | {r.Value:#,0.##} | {r.Unit} | {r.Baseline:#,0.##} | {r.Ratio:0.00} | {(r.Verified ? "yes" : "NO")} |");
+}
+
+var missing = only is null && !args.Contains("--soak") ? ExpectedFigures().Except(results.Select(r => r.Id)).ToList() : [];
+foreach (var id in missing)
+{
+    Console.WriteLine($"MISSING figure {id}");
+}
+
+foreach (var r in results.Where(r => r.Verified && !double.IsFinite(r.Value)))
+{
+    Console.WriteLine($"NO VALUE for {r.Id}");
 }
 
 if (outFile is not null)
 {
-    await File.WriteAllTextAsync(outFile, JsonSerializer.Serialize(results, AgentJson.Options));
+    var json = new JsonSerializerOptions(AgentJson.Options) { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals, WriteIndented = true };
+    await File.WriteAllTextAsync(outFile, JsonSerializer.Serialize(results, json));
     Console.WriteLine($"\nWrote {outFile}");
 }
 
-return results.All(r => r.Verified) ? 0 : 1;
+return results.All(r => r.Verified && double.IsFinite(r.Value)) && missing.Count == 0 ? 0 : 1;
 
-bool Wants(string id) => only is null || only.Contains(id);
+// Every figure issue 6 asks for: a run that lacks one fails, as one that fails a verification does.
+static IEnumerable<string> ExpectedFigures()
+{
+    foreach (var target in new[] { "nolog", "sqlite", "postgres" })
+    {
+        yield return $"S1.{target}.rate";
+        yield return $"S1.{target}.first";
+        yield return $"S1.{target}.cpu";
+        foreach (var shape in new[] { "S2", "S3", "S4", "S5" })
+        {
+            foreach (var figure in new[] { "time", "rate", "p50", "p90", "p99", "max", "cpu" })
+            {
+                yield return $"{shape}.{target}.{figure}";
+            }
+        }
+    }
+
+    foreach (var id in new[] { "R1.activation", "R1.replay", "R2.resume", "R2.lost", "C1.idle", "C1.running", "C1.sql.fast.pg", "C1.sql.every.pg", "B1a.payload", "B1b.payload" })
+    {
+        yield return id;
+    }
+}
+
+bool Wants(string id) => only is null || only.Contains(id) || only.Contains(id[..2]);
 
 string? ArgValue(string name)
 {
@@ -152,6 +215,93 @@ async Task<List<BenchResult>> BytesPerAnswerAsync(string id, string name, TimeSp
     ];
 }
 
+async Task<List<BenchResult>> MemoryPerConversationAsync()
+{
+    // Measured in this process (managed heap after a full collection), where the silo runs with the bench model.
+    var idle = quick ? 2_000 : 10_000;
+    var running = quick ? 100 : 1_000;
+    await using var silo = await BenchSilo.StartAsync(TimeSpan.FromMilliseconds(25), SqliteSynchronous.Full);
+    await silo.Grains.GetGrain<IConversationGrain>(Ids.NewConversationId()).CreateAsync("bench", new CreateConversation(Title: "warm-up"));
+    var before = ManagedHeap();
+    var ids = Enumerable.Range(0, idle).Select(_ => Ids.NewConversationId()).ToList();
+    await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 32 },
+        async (id, _) => await silo.Grains.GetGrain<IConversationGrain>(id).CreateAsync("bench", new CreateConversation(Title: "idle")));
+    var afterIdle = ManagedHeap();
+    var activations = await silo.ActivationCountAsync();
+
+    // Runs that stream a token every 100 ms for minutes: measured while all of them are mid-answer.
+    silo.Model.TokensPerAnswer = 10_000;
+    silo.Model.TokenDelay = TimeSpan.FromMilliseconds(100);
+    var runningIds = Enumerable.Range(0, running).Select(_ => Ids.NewConversationId()).ToList();
+    await Parallel.ForEachAsync(runningIds, new ParallelOptions { MaxDegreeOfParallelism = 32 },
+        async (id, _) => await silo.Grains.GetGrain<IConversationGrain>(id).CreateAsync("bench", new CreateConversation(Text: "Stream slowly.")));
+    await Task.Delay(TimeSpan.FromSeconds(3));
+    var afterRunning = ManagedHeap();
+    var streaming = 0;
+    foreach (var id in runningIds)
+    {
+        streaming += (await silo.Grains.GetGrain<IConversationGrain>(id).GetInfoAsync("bench")).Status == ConversationStatus.Running ? 1 : 0;
+    }
+
+    await Parallel.ForEachAsync(runningIds, async (id, _) => await silo.Grains.GetGrain<IConversationGrain>(id).CancelAsync("bench"));
+    var verified = activations >= idle && streaming == running;
+    Console.WriteLine($"  C1 {activations} activations, {streaming} runs streaming");
+    return
+    [
+        new("C1.idle", $"C1 managed memory per idle activated conversation ({idle:N0} activated)", (afterIdle - before) / (double)idle, "bytes", verified),
+        new("C1.running", $"C1 managed memory per running conversation, mid-answer, on top of its activation ({running:N0} running)", (afterRunning - afterIdle) / (double)running, "bytes", verified),
+    ];
+}
+
+static long ManagedHeap()
+{
+    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+    GC.WaitForPendingFinalizers();
+    return GC.GetTotalMemory(forceFullCollection: true);
+}
+
+async Task<List<BenchResult>> StatementsPerAnswerAsync()
+{
+    // SQL statements sent to PostgreSQL, as counted by Npgsql's own metrics; transactions on SQLite.
+    const int answers = 5;
+    var results = new List<BenchResult>();
+    await using var postgres = new Agents.Testing.PostgresServer { Durable = true };
+    await postgres.StartAsync();
+    foreach (var (id, name, window, delay) in new[]
+    {
+        ("C1.sql.fast", "a model at full speed", TimeSpan.FromMilliseconds(25), TimeSpan.Zero),
+        ("C1.sql.paced", "a model streaming a token every 5 ms", TimeSpan.FromMilliseconds(25), TimeSpan.FromMilliseconds(5)),
+        ("C1.sql.every", "every token its own event (window 0, the worst case)", TimeSpan.Zero, TimeSpan.Zero),
+    })
+    {
+        foreach (var pg in new[] { true, false })
+        {
+            await using var silo = await BenchSilo.StartAsync(window, SqliteSynchronous.Full, postgres: pg ? await postgres.CreateDatabaseAsync($"c1{Guid.NewGuid():N}"[..12]) : null);
+            silo.Model.TokensPerAnswer = 1_000;
+            silo.Model.TokenDelay = delay;
+            var conversationId = Ids.NewConversationId();
+            var ended = await silo.WatchEndsAsync([conversationId]);
+            var grain = silo.Grains.GetGrain<IConversationGrain>(conversationId);
+            await grain.CreateAsync("bench", new CreateConversation(Title: "statements"));
+            var writer = silo.Services.GetRequiredService<EventLogWriter>();
+            using var counter = new NpgsqlCommandCounter();
+            var commits = writer.Commits;
+            for (var i = 0; i < answers; i++)
+            {
+                await grain.SendMessageAsync("bench", new SendMessage("A thousand tokens, please."));
+                await ended[conversationId].Reader.ReadAsync();
+            }
+
+            var verified = await silo.VerifyAsync([conversationId]);
+            results.Add(pg
+                ? new($"{id}.pg", $"C1 SQL statements per 1,000-token answer, {name}, PostgreSQL", counter.Commands / (double)answers, "statements", verified)
+                : new($"{id}.sqlite", $"C1 transactions per 1,000-token answer, {name}, SQLite", (writer.Commits - commits) / (double)answers, "transactions", verified));
+        }
+    }
+
+    return results;
+}
+
 static string CpuModel()
 {
     try
@@ -164,10 +314,13 @@ static string CpuModel()
     }
 }
 
-internal sealed record BenchResult(string Id, string Name, double Value, string Unit, bool Verified)
+/// <summary>One figure; <see cref="Baseline"/> is the bare hub's figure for the same shape, <see cref="Ratio"/> ours over it.</summary>
+internal sealed record BenchResult(string Id, string Name, double Value, string Unit, double? Baseline, double? Ratio, bool Verified)
 {
-    public double? Baseline => null;
-    public double? Ratio => null;
+    public BenchResult(string id, string name, double value, string unit, bool verified)
+        : this(id, name, value, unit, null, null, verified)
+    {
+    }
 }
 
 /// <summary>A silo in this process, wired as the service wires it, on a fresh SQLite file, with the bench model.</summary>
@@ -311,6 +464,13 @@ internal sealed class BenchSilo : IAsyncDisposable
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
+    public async Task<int> ActivationCountAsync()
+    {
+        var management = Grains.GetGrain<IManagementGrain>(0);
+        var statistics = await management.GetSimpleGrainStatistics();
+        return statistics.Where(s => s.GrainType.Contains("ConversationGrain", StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _host.StopAsync(TimeSpan.FromSeconds(10));
@@ -323,4 +483,28 @@ internal sealed class BenchSilo : IAsyncDisposable
         {
         }
     }
+}
+
+/// <summary>Counts the commands Npgsql sends, from its <c>db.client.operation.duration</c> metric.</summary>
+internal sealed class NpgsqlCommandCounter : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private long _commands;
+
+    public NpgsqlCommandCounter()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "Npgsql" && instrument.Name == "db.client.operation.duration")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref _commands));
+        _listener.Start();
+    }
+
+    public long Commands => Interlocked.Read(ref _commands);
+
+    public void Dispose() => _listener.Dispose();
 }

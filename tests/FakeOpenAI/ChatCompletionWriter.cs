@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
@@ -75,6 +76,24 @@ internal static class ChatCompletionWriter
             {
                 case FakeStep.Content content:
                     await SendAsync(envelope.Chunk(new JsonObject { ["content"] = content.Text }));
+                    reply.RecordSent(content.Text);
+                    break;
+
+                case FakeStep.Stamped stamped:
+                    var first = Stopwatch.GetTimestamp();
+                    for (var i = 0; i < stamped.Count; i++)
+                    {
+                        var due = first + (long)(stamped.Interval.TotalSeconds * i * Stopwatch.Frequency);
+                        if (Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due) is { TotalMilliseconds: > 0 } wait)
+                        {
+                            await Task.Delay(wait, aborted);
+                        }
+
+                        var piece = $"<{i},{Stopwatch.GetTimestamp()}>";
+                        await SendAsync(envelope.Chunk(new JsonObject { ["content"] = piece }));
+                        reply.RecordSent(piece);
+                    }
+
                     break;
 
                 case FakeStep.ToolCallStart start:
@@ -147,6 +166,12 @@ internal static class ChatCompletionWriter
             {
                 case FakeStep.Content content:
                     text.Append(content.Text);
+                    break;
+                case FakeStep.Stamped stamped:
+                    // Not streamed: every chunk at once, stamped with the same time.
+                    var piece = string.Concat(Enumerable.Range(0, stamped.Count).Select(i => $"<{i},{Stopwatch.GetTimestamp()}>"));
+                    text.Append(piece);
+                    reply.RecordSent(piece);
                     break;
                 case FakeStep.ToolCallStart start:
                     calls[start.Index] = (start.Id, start.Name, new StringBuilder());

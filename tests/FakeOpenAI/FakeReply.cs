@@ -8,6 +8,7 @@ namespace Agents.FakeOpenAI;
 public sealed class FakeReply
 {
     private readonly List<FakeStep> _steps = [];
+    private readonly System.Text.StringBuilder _sent = new();
     private int _toolCalls;
 
     private FakeReply(int statusCode) => StatusCode = statusCode;
@@ -63,6 +64,38 @@ public sealed class FakeReply
         return this;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> text chunks, the i-th sent <paramref name="interval"/> × i after the first (on an
+    /// absolute schedule, so a slow write does not lower the rate offered), each reading <c>&lt;i,t&gt;</c> where t is
+    /// <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> as it is sent: a receiver on the same machine measures
+    /// each chunk's latency on one clock. What was sent is in <see cref="SentText"/>.
+    /// </summary>
+    public FakeReply StampedText(int count, TimeSpan interval)
+    {
+        _steps.Add(new FakeStep.Stamped(count, interval));
+        return this;
+    }
+
+    /// <summary>The text chunks sent so far, concatenated (for replies with <see cref="StampedText"/>, known only once sent).</summary>
+    public string SentText
+    {
+        get
+        {
+            lock (_sent)
+            {
+                return _sent.ToString();
+            }
+        }
+    }
+
+    internal void RecordSent(string text)
+    {
+        lock (_sent)
+        {
+            _sent.Append(text);
+        }
+    }
+
     /// <summary>Sends nothing for this long (a stall when longer than the client's patience).</summary>
     public FakeReply Pause(TimeSpan duration)
     {
@@ -103,7 +136,12 @@ public sealed class FakeReply
     internal string EffectiveFinishReason => FinishReason ?? (_toolCalls > 0 ? "tool_calls" : "stop");
 
     internal (int PromptTokens, int CompletionTokens) EffectiveUsage =>
-        ReportedUsage ?? (10, Math.Max(1, _steps.Count(s => s is FakeStep.Content or FakeStep.ToolCallArguments)));
+        ReportedUsage ?? (10, Math.Max(1, _steps.Sum(s => s switch
+        {
+            FakeStep.Content or FakeStep.ToolCallArguments => 1,
+            FakeStep.Stamped stamped => stamped.Count,
+            _ => 0,
+        })));
 }
 
 internal abstract record FakeStep
@@ -115,6 +153,8 @@ internal abstract record FakeStep
     public sealed record ToolCallArguments(int Index, string Piece) : FakeStep;
 
     public sealed record Pause(TimeSpan Duration) : FakeStep;
+
+    public sealed record Stamped(int Count, TimeSpan Interval) : FakeStep;
 
     public sealed record Drop(TimeSpan Settle) : FakeStep;
 

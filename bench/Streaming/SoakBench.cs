@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Globalization;
+using Agents.Api.Conversations;
+using Agents.Events;
+using Microsoft.AspNetCore.SignalR.Client;
+
+namespace Agents.Bench.Streaming;
+
+/// <summary>
+/// <c>--soak</c>: mixed load on a single node for a long time — Demo dinner runs with approvals and denials, cancels,
+/// messages sent mid-run, clients that drop and come back from their last seq, extra watchers that join and leave —
+/// while the server's memory is sampled. Every client checks what it sees against the contract.
+/// </summary>
+internal sealed class SoakBench(TimeSpan duration, int users, string workDirectory)
+{
+    private readonly List<(TimeSpan At, long Rss, long Heap)> _samples = [];
+    private readonly Lock _lock = new();
+    private readonly List<string> _errors = [];
+    private long _runs;
+    private long _events;
+    private long _reconnects;
+    private long _cancels;
+    private long _watchers;
+
+    public async Task<List<BenchResult>> RunAsync(CancellationToken cancellationToken)
+    {
+        var directory = Path.Combine(workDirectory, "soak");
+        Directory.CreateDirectory(directory);
+        await using var service = await StreamingBench.StartSingleNodeAsync("soak", directory, new Dictionary<string, string>
+        {
+            ["Llm__Provider"] = "Demo",
+            // Fast enough for many runs, slow enough that drops, cancels and messages land mid-run.
+            ["Llm__DemoTokensPerSecond"] = "200",
+            ["Llm__DemoToolLatency"] = "00:00:00.200",
+        }, cancellationToken);
+        var server = service.Gateway;
+        var clock = Stopwatch.StartNew();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stop.CancelAfter(duration);
+        var sampler = SampleAsync(server, clock, stop.Token);
+        var loops = Enumerable.Range(0, users).Select(i => Task.Run(() => UserLoopAsync(service, i, stop.Token))).ToList();
+        await Task.WhenAll(loops);
+        await sampler;
+
+        var warmUp = duration / 6;
+        var settled = _samples.Where(s => s.At >= warmUp && s.At < warmUp * 2).ToList();
+        var last = _samples.Where(s => s.At >= duration - warmUp).ToList();
+        double Growth(Func<(TimeSpan At, long Rss, long Heap), long> value) =>
+            settled.Count == 0 || last.Count == 0 ? double.NaN : last.Average(value) / settled.Average(value) - 1;
+
+        var rssGrowth = Growth(s => s.Rss) * 100;
+        var heapGrowth = Growth(s => s.Heap) * 100;
+        var errors = _errors.Count;
+        var verified = errors == 0 && _runs > 0 && rssGrowth < 10;
+        Console.WriteLine($"  soak {duration.TotalMinutes:0.#} min, {users} users: {_runs} runs ended, {_events} events seen, {_reconnects} reconnects, {_cancels} cancels, {_watchers} extra watchers, {errors} errors");
+        Console.WriteLine($"  memory: RSS {Mb(settled.Average(s => s.Rss))} → {Mb(last.Average(s => s.Rss))} MB ({rssGrowth:+0.0;-0.0} %), managed heap {Mb(settled.Average(s => s.Heap))} → {Mb(last.Average(s => s.Heap))} MB ({heapGrowth:+0.0;-0.0} %)");
+        foreach (var error in _errors.Take(10))
+        {
+            Console.WriteLine($"  error: {error}");
+        }
+
+        var csv = Path.Combine(workDirectory, "soak-memory.csv");
+        await File.WriteAllLinesAsync(csv, ["seconds,rss_bytes,heap_bytes", .. _samples.Select(s => $"{s.At.TotalSeconds:0},{s.Rss},{s.Heap}")], cancellationToken);
+        Console.WriteLine($"  memory samples: {csv}");
+        var name = $"soak, {duration.TotalMinutes:0.#} min, {users} users";
+        return
+        [
+            new("SOAK.runs", $"{name}: runs ended", _runs, "runs", null, null, verified),
+            new("SOAK.events", $"{name}: events delivered to clients", _events, "events", null, null, verified),
+            new("SOAK.rss", $"{name}: server RSS growth after warm-up (mean of the last sixth over the second sixth)", rssGrowth, "%", null, null, verified),
+            new("SOAK.heap", $"{name}: managed heap growth after warm-up", heapGrowth, "%", null, null, verified),
+            new("SOAK.errors", $"{name}: errors (exceptions and contract violations seen by clients)", errors, "errors", null, null, verified),
+        ];
+    }
+
+    private static string Mb(double bytes) => (bytes / 1024 / 1024).ToString("0.0", CultureInfo.InvariantCulture);
+
+    private void Fail(string error)
+    {
+        lock (_lock)
+        {
+            _errors.Add(error);
+        }
+    }
+
+    private async Task SampleAsync(ServerProcess server, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var heap = await ManagedHeapAsync(http, cancellationToken);
+                lock (_lock)
+                {
+                    _samples.Add((clock.Elapsed, server.ResidentBytes, heap));
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The managed heap after the last collection, from the server's Prometheus <c>/metrics</c>.</summary>
+    private static async Task<long> ManagedHeapAsync(HttpClient http, CancellationToken cancellationToken)
+    {
+        var text = await http.GetStringAsync("/metrics", cancellationToken);
+        long sum = 0;
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith("dotnet_gc_last_collection_heap_size_bytes", StringComparison.Ordinal)
+                && double.TryParse(line[(line.LastIndexOf(' ') + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            {
+                sum += (long)value;
+            }
+        }
+
+        return sum;
+    }
+
+    private async Task UserLoopAsync(ServiceTarget service, int user, CancellationToken cancellationToken)
+    {
+        var random = new Random(user);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ConversationAsync(service, $"soak-{user}", random, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Fail($"user {user}: {ex.GetType().Name}: {ex.Message}");
+                await Task.Delay(1000, CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>One conversation of one to three runs, with whatever a restless user does to it.</summary>
+    private async Task ConversationAsync(ServiceTarget service, string user, Random random, CancellationToken cancellationToken)
+    {
+        var hub = await service.ConnectHubAsync(user, cancellationToken);
+        try
+        {
+            var info = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Text: "Can you order dinner for two tonight?"), cancellationToken);
+            var watcher = new ConversationWatcher(info.Id, null);
+            var turns = random.Next(1, 4);
+            for (var turn = 0; turn < turns; turn++)
+            {
+                if (turn > 0)
+                {
+                    await hub.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage("And the same for tomorrow, please."), cancellationToken);
+                }
+
+                if (random.NextDouble() < 0.2)
+                {
+                    _ = Task.Run(() => ExtraWatcherAsync(service, user, info.Id, cancellationToken), CancellationToken.None);
+                }
+
+                hub = await WatchRunAsync(service, user, hub, watcher, random, cancellationToken);
+                Interlocked.Increment(ref _runs);
+                if (watcher.Error is { } error)
+                {
+                    Fail(error);
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            await hub.DisposeAsync();
+        }
+    }
+
+    private async Task<HubConnection> WatchRunAsync(
+        ServiceTarget service, string user, HubConnection hub, ConversationWatcher watcher, Random random, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var dropped = false;
+            using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            await foreach (var e in hub.StreamAsync<EventEnvelope>("Watch", watcher.ConversationId, watcher.LastSeq, watch.Token))
+            {
+                Interlocked.Increment(ref _events);
+                if (watcher.Add(e, 0))
+                {
+                    if (e.Type == EventTypes.RunFailed)
+                    {
+                        Fail($"{watcher.ConversationId}: run failed");
+                    }
+
+                    return hub;
+                }
+
+                var dice = random.NextDouble();
+                if (e.Data is InputRequested request)
+                {
+                    if (dice < 0.1)
+                    {
+                        Interlocked.Increment(ref _cancels);
+                        await hub.InvokeAsync("Cancel", watcher.ConversationId, cancellationToken);
+                    }
+                    else
+                    {
+                        await hub.InvokeAsync<SeqResult>("Respond", watcher.ConversationId, new Respond(request.RequestId, Approved: dice < 0.85), cancellationToken);
+                    }
+                }
+                else if (e.Type == EventTypes.MessageDelta && dice < 0.01)
+                {
+                    // The tab closes; the user comes back a moment later and asks for what they missed.
+                    dropped = true;
+                    break;
+                }
+                else if (e.Type == EventTypes.MessageDelta && dice < 0.012)
+                {
+                    await hub.InvokeAsync<SeqResult>("SendMessage", watcher.ConversationId, new SendMessage("Somewhere quiet, if you can."), cancellationToken);
+                }
+                else if (e.Type == EventTypes.MessageDelta && dice < 0.0125)
+                {
+                    Interlocked.Increment(ref _cancels);
+                    await hub.InvokeAsync("Cancel", watcher.ConversationId, cancellationToken);
+                }
+            }
+
+            if (!dropped)
+            {
+                throw new InvalidOperationException($"{watcher.ConversationId}: the watch ended before the run did");
+            }
+
+            Interlocked.Increment(ref _reconnects);
+            await hub.DisposeAsync();
+            await Task.Delay(random.Next(50, 500), cancellationToken);
+            hub = await service.ConnectHubAsync(user, cancellationToken);
+        }
+    }
+
+    /// <summary>Someone else opens the conversation from the start, watches for a while, and leaves.</summary>
+    private async Task ExtraWatcherAsync(ServiceTarget service, string user, string conversationId, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _watchers);
+        try
+        {
+            await using var hub = await service.ConnectHubAsync(user, cancellationToken);
+            var watcher = new ConversationWatcher(conversationId, null);
+            using var leave = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            leave.CancelAfter(TimeSpan.FromSeconds(Random.Shared.Next(1, 10)));
+            try
+            {
+                await foreach (var e in hub.StreamAsync<EventEnvelope>("Watch", conversationId, 0L, leave.Token))
+                {
+                    watcher.Add(e, 0);
+                }
+            }
+            catch (OperationCanceledException) when (leave.IsCancellationRequested)
+            {
+            }
+
+            if (watcher.Error is { } error)
+            {
+                Fail(error);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            Fail($"extra watcher of {conversationId}: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using Agents.Api.Conversations;
+using Agents.Api.Hosting;
+using Agents.Events;
+using Agents.Testing;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Agents.Bench.Streaming;
+
+/// <summary>What a client got from one streamed answer: the text it assembled and, if a check failed, why.</summary>
+internal sealed record StreamOutcome(string Text, string? Error, string? ConversationId = null);
+
+/// <summary>One client connection to a target; it streams answers and checks what arrives.</summary>
+internal interface IStreamClient : IAsyncDisposable
+{
+    Task<StreamOutcome> StreamAsync(string prompt, ChunkStamps stamps, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A server set-up under measurement: the service (single node on SQLite, or silos and a gateway on PostgreSQL)
+/// or a baseline. Every target serves the same model (the bench's fake OpenAI server) to the same clients (.NET
+/// SignalR over loopback).
+/// </summary>
+internal abstract class StreamTarget(string name, string description, IReadOnlyList<ServerProcess> servers) : IAsyncDisposable
+{
+    public string Name { get; } = name;
+
+    public string Description { get; } = description;
+
+    public IReadOnlyList<ServerProcess> Servers { get; } = servers;
+
+    public TimeSpan ServerCpu => Servers.Aggregate(TimeSpan.Zero, (sum, s) => sum + s.CpuTime);
+
+    public abstract Task<IStreamClient> ConnectAsync(CancellationToken cancellationToken);
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        foreach (var server in Servers.Reverse())
+        {
+            await server.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A hub method that streams the model's text pieces (<c>Stream(prompt)</c>): the baselines.</summary>
+internal sealed class BaselineTarget(string name, string description, ServerProcess server, string hubPath)
+    : StreamTarget(name, description, [server])
+{
+    public override async Task<IStreamClient> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var connection = new HubConnectionBuilder().WithUrl(new Uri(server.BaseAddress, hubPath)).Build();
+        await connection.StartAsync(cancellationToken);
+        return new Client(connection);
+    }
+
+    private sealed class Client(HubConnection connection) : IStreamClient
+    {
+        public async Task<StreamOutcome> StreamAsync(string prompt, ChunkStamps stamps, CancellationToken cancellationToken)
+        {
+            var text = new StringBuilder();
+            await foreach (var piece in connection.StreamAsync<string>("Stream", prompt, cancellationToken))
+            {
+                stamps.Add(piece, Stopwatch.GetTimestamp());
+                text.Append(piece);
+            }
+
+            return new StreamOutcome(text.ToString(), null);
+        }
+
+        public ValueTask DisposeAsync() => connection.DisposeAsync();
+    }
+}
+
+/// <summary>The service through its public hub: <c>CreateConversation</c>, <c>Watch</c>, <c>SendMessage</c>.</summary>
+internal sealed class ServiceTarget(string name, string description, IReadOnlyList<ServerProcess> servers, ServerProcess gateway)
+    : StreamTarget(name, description, servers)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _tokens = new();
+
+    public ServerProcess Gateway { get; } = gateway;
+
+    public override async Task<IStreamClient> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var connection = await ConnectHubAsync(cancellationToken);
+        return new Client(connection);
+    }
+
+    public Task<HubConnection> ConnectHubAsync(CancellationToken cancellationToken) => ConnectHubAsync("bench", cancellationToken);
+
+    /// <summary>A hub connection as <paramref name="user"/>, with a development token from the gateway.</summary>
+    public async Task<HubConnection> ConnectHubAsync(string user, CancellationToken cancellationToken)
+    {
+        if (!_tokens.TryGetValue(user, out var token))
+        {
+            using var http = new HttpClient { BaseAddress = Gateway.BaseAddress };
+            using var response = await http.PostAsJsonAsync("/api/dev/token", new { user }, cancellationToken);
+            response.EnsureSuccessStatusCode();
+            token = _tokens[user] = (await response.Content.ReadFromJsonAsync<TokenResponse>(cancellationToken))!.Token;
+        }
+
+        var connection = new HubConnectionBuilder()
+            .WithUrl(new Uri(Gateway.BaseAddress, "/hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
+            .AddJsonProtocol(o => ApiJson.Configure(o.PayloadSerializerOptions))
+            .Build();
+        await connection.StartAsync(cancellationToken);
+        return connection;
+    }
+
+    private sealed record TokenResponse(string Token);
+
+    private sealed class Client(HubConnection connection) : IStreamClient
+    {
+        public async Task<StreamOutcome> StreamAsync(string prompt, ChunkStamps stamps, CancellationToken cancellationToken)
+        {
+            var info = await connection.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Title: "bench"), cancellationToken);
+            var watch = new ConversationWatcher(info.Id, stamps);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var events = connection.StreamAsync<EventEnvelope>("Watch", info.Id, 0L, stop.Token);
+            await connection.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage(prompt), cancellationToken);
+            await foreach (var e in events)
+            {
+                if (watch.Add(e, Stopwatch.GetTimestamp()))
+                {
+                    break;
+                }
+            }
+
+            return new StreamOutcome(watch.LastAnswer ?? "", watch.Error, info.Id);
+        }
+
+        public ValueTask DisposeAsync() => connection.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// Checks one client's view of a conversation against the contract as events arrive: seqs 1, 2, 3, … without a
+/// gap or a repeat, deltas that add up to their message, a terminal event for every run.
+/// </summary>
+internal sealed class ConversationWatcher(string conversationId, ChunkStamps? stamps)
+{
+    private readonly Dictionary<string, StringBuilder> _messages = [];
+    private long _expected = 1;
+
+    public string ConversationId { get; } = conversationId;
+
+    public string? Error { get; private set; }
+
+    public string? LastAnswer { get; private set; }
+
+    public long LastSeq => _expected - 1;
+
+    public int Started { get; private set; }
+
+    public int Ended { get; private set; }
+
+    public string? LastTerminal { get; private set; }
+
+    /// <summary>Takes the next event; true when it ends the run the watcher waits for.</summary>
+    public bool Add(EventEnvelope e, long receivedAt)
+    {
+        if (e.Seq != _expected)
+        {
+            Error ??= $"{ConversationId}: seq {e.Seq} arrived where {_expected} was due";
+            _expected = Math.Max(_expected, e.Seq + 1);
+            return false;
+        }
+
+        _expected++;
+        switch (e.Data)
+        {
+            case MessageDeltaStreamed delta:
+                stamps?.Add(delta.Text, receivedAt);
+                (_messages.TryGetValue(delta.MessageId, out var text) ? text : _messages[delta.MessageId] = new StringBuilder()).Append(delta.Text);
+                break;
+            case AssistantMessageCompleted answer:
+                if (!_messages.Remove(answer.MessageId, out var streamed) || streamed.ToString() != answer.Text)
+                {
+                    Error ??= $"{ConversationId}: message {answer.MessageId} is not the sum of its deltas";
+                }
+
+                LastAnswer = answer.Text;
+                break;
+            case MessageInterrupted interrupted:
+                _messages.Remove(interrupted.MessageId);
+                break;
+        }
+
+        if (e.Type == EventTypes.RunStarted)
+        {
+            Started++;
+        }
+
+        if (EventTypes.IsTerminal(e.Type))
+        {
+            Ended++;
+            LastTerminal = e.Type;
+            if (Ended != Started)
+            {
+                Error ??= $"{ConversationId}: {Ended} ends for {Started} runs";
+            }
+
+            return true;
+        }
+
+        return false;
+    }
+}
