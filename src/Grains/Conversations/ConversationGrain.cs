@@ -243,8 +243,8 @@ internal sealed partial class ConversationGrain(
         try
         {
             await CancelRunAsync();
-            // The last append of this activation; every earlier one is queued before it in the writer. Once it is
-            // durable, nothing of this conversation is still in flight to the store, and nothing more may join it.
+            // No append from here on. The writer commits a conversation's appends in the order they were queued, so
+            // once the last one is durable nothing of this conversation is in flight to the store.
             _deleted = true;
             await _lastAppend;
             await store.DeleteConversationAsync(Id, cancellationToken);
