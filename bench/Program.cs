@@ -358,6 +358,9 @@ internal sealed class BenchSilo : IAsyncDisposable
             ["Logging:LogLevel:Orleans.Runtime.Watchdog"] = "Error",
             ["Llm:DemoTokensPerSecond"] = "0",
             ["Llm:DemoToolLatency"] = "00:00:00",
+            // One user runs every conversation of the bench, some of them long: no per-user caps.
+            ["Agent:MaxRunningConversationsPerUser"] = "1000000",
+            ["Agent:MaxEventsPerConversation"] = "1000000000",
         });
         builder.Services.AddSingleton<BenchChatModel>();
         if (!demo)

@@ -3,6 +3,7 @@ using Agents.Api.Conversations;
 using Agents.Api.Hosting;
 using Agents.Api.Hubs;
 using Agents.Api.Identity;
+using Agents.Api.RateLimiting;
 using Agents.Api.Streaming;
 using Agents.Silo;
 using Agents.Silo.Health;
@@ -73,6 +74,7 @@ public static class AgentApi
         services.AddSingleton<ConversationFeeds>();
         services.AddHostedService(sp => sp.GetRequiredService<ConversationFeeds>());
         services.AddSingleton<ConversationGateway>();
+        services.AddUserRateLimits();
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ConversationProblems.Customize);
         services.AddExceptionHandler<ConversationProblems.ExceptionHandler>();
@@ -84,6 +86,7 @@ public static class AgentApi
             {
                 o.MaximumReceiveMessageSize = gateway.MaxHubMessageBytes;
                 o.AddFilter<ConversationErrorsFilter>();
+                o.AddFilter<UserRateLimitFilter>();
             })
             .AddJsonProtocol(o => ApiJson.Configure(o.PayloadSerializerOptions));
 
@@ -105,6 +108,8 @@ public static class AgentApi
         app.UseAuthentication();
         app.UseUserLogScope();
         app.UseAuthorization();
+        // After authentication: the limits are per user.
+        app.UseRateLimiter();
 
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadinessCheck.Tag) });

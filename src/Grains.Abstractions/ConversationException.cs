@@ -32,6 +32,9 @@ public sealed class ConversationException : Exception
     /// <summary>Shorthand for <see cref="ErrorCodes.InvalidArgument"/>.</summary>
     public static ConversationException InvalidArgument(string message) => new(ErrorCodes.InvalidArgument, message);
 
+    /// <summary>Shorthand for <see cref="ErrorCodes.RateLimited"/>.</summary>
+    public static ConversationException RateLimited(string message) => new(ErrorCodes.RateLimited, message);
+
     /// <summary>Shorthand for <see cref="ErrorCodes.TooLarge"/>.</summary>
     public static ConversationException TooLarge(string message) => new(ErrorCodes.TooLarge, message);
 }

@@ -24,6 +24,14 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("Cancel")]
     Task CancelAsync(string userId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Deletes the conversation: cancels its run as <see cref="CancelAsync"/> does, then removes its log, snapshot,
+    /// transcripts and row; from then on it is <c>not_found</c> everywhere, and its watchers are ended.
+    /// </summary>
+    /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation, another user's, or one already deleted.</exception>
+    [Alias("Delete")]
+    Task DeleteAsync(string userId, CancellationToken cancellationToken = default);
+
     /// <summary>Reads up to <paramref name="limit"/> durable events with seq above <paramref name="afterSeq"/>.</summary>
     [Alias("GetEvents")]
     Task<EventPage> GetEventsAsync(string userId, long afterSeq, int limit, CancellationToken cancellationToken = default);

@@ -134,6 +134,8 @@ public sealed class ConversationWatchTests(ApiFixture api)
 
         public Task CancelAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
+        public Task DeleteAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
         public Task<ConversationInfo> GetInfoAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task WakeAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();

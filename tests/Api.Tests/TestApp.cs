@@ -18,11 +18,29 @@ internal static class TestApp
             builder =>
             {
                 builder.WebHost.UseUrls("http://127.0.0.1:0");
-                builder.Configuration.AddInMemoryCollection(
-                    new Dictionary<string, string?>(settings) { ["Logging:LogLevel:Default"] = "Warning" });
+                var effective = new Dictionary<string, string?>(GenerousLimits) { ["Logging:LogLevel:Default"] = "Warning" };
+                foreach (var (key, value) in settings)
+                {
+                    effective[key] = value;
+                }
+
+                builder.Configuration.AddInMemoryCollection(effective);
                 builder.Logging.SetMinimumLevel(LogLevel.Warning);
                 configure?.Invoke(builder);
             });
+
+    /// <summary>
+    /// Limits no ordinary test reaches (tests run many conversations as one user, fast); a test about the limits
+    /// sets its own in <c>settings</c>, which win.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string?> GenerousLimits = new Dictionary<string, string?>
+    {
+        ["RateLimits:SendsPerMinute"] = "1000000",
+        ["RateLimits:SendBurst"] = "1000000",
+        ["RateLimits:ConversationsPerMinute"] = "1000000",
+        ["RateLimits:ConversationBurst"] = "1000000",
+        ["Agent:MaxRunningConversationsPerUser"] = "1000000",
+    };
 
     /// <summary>The settings of a single node (the default mode) on its own SQLite file and free Orleans ports.</summary>
     public static Dictionary<string, string?> SingleNode(string database) => new()

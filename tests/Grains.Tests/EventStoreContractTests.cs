@@ -85,6 +85,47 @@ public abstract class EventStoreContractTests
     }
 
     [Fact]
+    public async Task DeleteConversation_RemovesItsEventsSnapshotTranscriptsAndRow_AndNothingElse()
+    {
+        var store = await CreateStoreAsync();
+        var t = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+        foreach (var id in new[] { "c_gone", "c_kept" })
+        {
+            await store.AppendAsync([new AppendBatch(id, [Event(id, 1, new RunStarted()), Event(id, 2, new RunCompleted(null))], Row(id, 2),
+                new SnapshotRecord(id, 2, "{}"), new TranscriptRecord(id, "r_1", "alice", RunOutcome.Completed, t, t, 2, "{}"))], Ct);
+        }
+
+        await store.DeleteConversationAsync("c_gone", Ct);
+        await store.DeleteConversationAsync("c_never", Ct);
+
+        Assert.Null(await store.GetConversationAsync("c_gone", Ct));
+        Assert.Empty(await store.ReadEventsAsync("c_gone", 0, 10, Ct));
+        Assert.Null(await store.ReadSnapshotAsync("c_gone", Ct));
+        Assert.Empty(await store.ReadTranscriptAsync("c_gone", Ct));
+        Assert.Equal(["c_kept"], (await store.ListConversationsAsync("alice", 10, Ct)).Select(c => c.Id));
+        Assert.Equal(2, (await store.ReadEventsAsync("c_kept", 0, 10, Ct)).Count);
+        Assert.NotNull(await store.ReadSnapshotAsync("c_kept", Ct));
+        Assert.Single(await store.ReadTranscriptAsync("c_kept", Ct));
+    }
+
+    [Fact]
+    public async Task CountActive_CountsAnOwnersRunningAndWaitingConversations_ButNotTheOneAsked()
+    {
+        var store = await CreateStoreAsync();
+        await store.AppendAsync(
+        [
+            new AppendBatch("c_run", [], Row("c_run", 0, "owner-1", status: ConversationStatus.Running)),
+            new AppendBatch("c_wait", [], Row("c_wait", 0, "owner-1", status: ConversationStatus.Waiting)),
+            new AppendBatch("c_idle", [], Row("c_idle", 0, "owner-1", status: ConversationStatus.Idle)),
+            new AppendBatch("c_other", [], Row("c_other", 0, "owner-2", status: ConversationStatus.Running)),
+        ], Ct);
+
+        Assert.Equal(2, await store.CountActiveAsync("owner-1", "c_new", Ct));
+        Assert.Equal(1, await store.CountActiveAsync("owner-1", "c_run", Ct));
+        Assert.Equal(0, await store.CountActiveAsync("owner-3", "c_new", Ct));
+    }
+
+    [Fact]
     public async Task TextCarryingSql_StaysData()
     {
         var store = await CreateStoreAsync();

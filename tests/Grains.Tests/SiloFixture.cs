@@ -48,6 +48,8 @@ public sealed class SiloFixture : IAsyncLifetime
             ["Agent:MaxSteps"] = MaxSteps.ToString(),
             ["Agent:SnapshotEvery"] = "20",
             ["Agent:MaxMessageChars"] = "1000",
+            // Every test runs as alice, and many leave a run waiting: no cap on running conversations here.
+            ["Agent:MaxRunningConversationsPerUser"] = "1000000",
             ["Llm:MaxAttempts"] = "2",
             ["Llm:InitialBackoff"] = "00:00:00.050",
             ["Llm:StallTimeout"] = "00:00:02",

@@ -68,6 +68,8 @@ public sealed class ModelsFixture : IAsyncLifetime
             ["Orleans:SiloPort"] = FreePort().ToString(),
             ["Orleans:GatewayPort"] = FreePort().ToString(),
             ["Llm:Provider"] = "OpenAI",
+            // Every test runs as one user: no cap on running conversations here.
+            ["Agent:MaxRunningConversationsPerUser"] = "1000000",
             ["Llm:Endpoint"] = Model.Endpoint.ToString(),
             ["Llm:Model"] = "fake",
             ["Llm:ApiKey"] = ApiKey,

@@ -50,6 +50,8 @@ internal sealed class SiloProcess : IAsyncDisposable
         info.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Agents"] = "Information";
+        // Tests run many conversations as one user; a test about the cap sets its own.
+        info.Environment["Agent__MaxRunningConversationsPerUser"] = "1000000";
         foreach (var (key, value) in settings)
         {
             info.Environment[key] = value;

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Agents.Api.Conversations;
 using Agents.Api.Hosting;
 using Agents.Api.Identity;
+using Agents.Api.RateLimiting;
 using Agents.Api.Streaming;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -19,11 +20,12 @@ public static class ConversationsApi
             .AddEndpointFilter(MapConversationErrors)
             .WithTags("Conversations");
 
-        api.MapPost("/", CreateAsync).WithName("CreateConversation");
+        api.MapPost("/", CreateAsync).WithName("CreateConversation").WithMetadata(new UserRateLimitAttribute(UserRateLimit.Conversations));
         api.MapGet("/", ListAsync).WithName("ListConversations");
         api.MapGet("/{id}", GetAsync).WithName("GetConversation");
-        api.MapPost("/{id}/messages", SendMessageAsync).WithName("SendMessage");
-        api.MapPost("/{id}/responses", RespondAsync).WithName("Respond");
+        api.MapDelete("/{id}", DeleteAsync).WithName("DeleteConversation");
+        api.MapPost("/{id}/messages", SendMessageAsync).WithName("SendMessage").WithMetadata(new UserRateLimitAttribute(UserRateLimit.Sends));
+        api.MapPost("/{id}/responses", RespondAsync).WithName("Respond").WithMetadata(new UserRateLimitAttribute(UserRateLimit.Sends));
         api.MapPost("/{id}/cancel", CancelAsync).WithName("Cancel");
         api.MapGet("/{id}/events", GetEventsAsync).WithName("GetEvents");
         api.MapGet("/{id}/events/stream", StreamEventsAsync).WithName("StreamEvents");
@@ -45,6 +47,13 @@ public static class ConversationsApi
     public static async Task<Ok<ConversationInfo>> GetAsync(
         string id, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken) =>
         TypedResults.Ok(await conversations.GetAsync(user.UserId(), id, cancellationToken));
+
+    public static async Task<NoContent> DeleteAsync(
+        string id, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken)
+    {
+        await conversations.DeleteAsync(user.UserId(), id, cancellationToken);
+        return TypedResults.NoContent();
+    }
 
     public static async Task<Accepted<SeqResult>> SendMessageAsync(
         string id, [FromBody] SendMessage? command, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken) =>

@@ -15,6 +15,9 @@ namespace Agents.Api.Apis;
 /// </summary>
 public sealed partial class EventStreamResult(ConversationWatch watch, TimeSpan heartbeat) : IResult, IDisposable
 {
+    /// <summary>The SSE event, outside the log (no <c>id</c>), that ends the stream of a deleted conversation.</summary>
+    public const string DeletedEvent = "deleted";
+
     private static readonly byte[] HeartbeatBytes = ": heartbeat\n\n"u8.ToArray();
 
     public async Task ExecuteAsync(HttpContext httpContext)
@@ -71,6 +74,21 @@ public sealed partial class EventStreamResult(ConversationWatch watch, TimeSpan 
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The client went away or the gateway is stopping: a reconnecting client resumes from its Last-Event-ID.
+        }
+        catch (ConversationException ex) when (ex.Code == ErrorCodes.NotFound)
+        {
+            // Deleted: a last event says so (EventSource would otherwise reconnect and meet a 404 without knowing why).
+            LogStreamEnded(logger, watch.ConversationId, ex.Message);
+            var deleted = JsonSerializer.Serialize(new { conversationId = watch.ConversationId, code = ex.Code, message = ex.Message }, json);
+            try
+            {
+                await body.WriteAsync(Encoding.UTF8.GetBytes($"event: {DeletedEvent}\ndata: {deleted}\n\n"), cancellationToken);
+                await body.FlushAsync(cancellationToken);
+            }
+            catch (Exception write) when (write is OperationCanceledException or IOException)
+            {
+                // The client is gone too.
+            }
         }
         catch (ConversationException ex)
         {

@@ -48,6 +48,13 @@ public sealed class ConversationGateway(
         return Grain(conversationId).CancelAsync(userId, cancellationToken);
     }
 
+    /// <summary>Deletes the conversation (its run cancelled first); its watchers end with <c>not_found</c>.</summary>
+    public Task DeleteAsync(string userId, string conversationId, CancellationToken cancellationToken)
+    {
+        RequireId(conversationId);
+        return Grain(conversationId).DeleteAsync(userId, cancellationToken);
+    }
+
     public Task<ConversationInfo> GetAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Agents.Api.Conversations;
 using Agents.Api.Identity;
+using Agents.Api.RateLimiting;
 using Agents.Api.Streaming;
 using Agents.Events;
 using Microsoft.AspNetCore.Authorization;
@@ -19,17 +20,24 @@ public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClie
 
     private string UserId => Context.User.UserId();
 
+    [UserRateLimit(UserRateLimit.Conversations)]
     public Task<ConversationInfo> CreateConversation(CreateConversation? command) =>
         conversations.CreateAsync(UserId, command, Context.ConnectionAborted);
 
+    [UserRateLimit(UserRateLimit.Sends)]
     public Task<SeqResult> SendMessage(string conversationId, SendMessage? command) =>
         conversations.SendMessageAsync(UserId, conversationId, command, Context.ConnectionAborted);
 
+    [UserRateLimit(UserRateLimit.Sends)]
     public Task<SeqResult> Respond(string conversationId, Respond? command) =>
         conversations.RespondAsync(UserId, conversationId, command, Context.ConnectionAborted);
 
     public Task Cancel(string conversationId) =>
         conversations.CancelAsync(UserId, conversationId, Context.ConnectionAborted);
+
+    /// <summary>Deletes the conversation; its watchers end with <c>not_found</c>.</summary>
+    public Task DeleteConversation(string conversationId) =>
+        conversations.DeleteAsync(UserId, conversationId, Context.ConnectionAborted);
 
     public Task<ConversationInfo> GetConversation(string conversationId) =>
         conversations.GetAsync(UserId, conversationId, Context.ConnectionAborted);

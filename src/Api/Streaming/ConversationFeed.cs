@@ -139,6 +139,23 @@ public sealed partial class ConversationFeeds(IClusterClient client, IOptions<Ga
         }
     }
 
+    /// <summary>The conversation was deleted: its watchers end with <c>not_found</c> after what they hold, and the feed goes.</summary>
+    internal void Deleted(ConversationFeed feed)
+    {
+        bool close;
+        lock (_lock)
+        {
+            close = Detach(feed);
+        }
+
+        LogFeedDeleted(feed.ConversationId);
+        feed.EndWatchers(ConversationException.NotFound($"conversation {feed.ConversationId} was deleted"));
+        if (close)
+        {
+            _ = feed.CloseAsync();
+        }
+    }
+
     private bool Detach(ConversationFeed feed)
     {
         if (_feeds.TryGetValue(feed.ConversationId, out var current) && current == feed && (feed.IsEmpty || feed.IsFaulted))
@@ -152,6 +169,9 @@ public sealed partial class ConversationFeeds(IClusterClient client, IOptions<Ga
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The feed of conversation {ConversationId} failed; its watchers resume")]
     private partial void LogFeedFaulted(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId} was deleted; its watchers end")]
+    private partial void LogFeedDeleted(string conversationId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Unsubscribing from conversation {ConversationId} failed")]
     internal partial void LogUnsubscribeFailed(Exception exception, string conversationId);
@@ -254,6 +274,14 @@ public sealed class ConversationFeed : IAsyncObserver<EventEnvelope[]>
 
     public Task OnNextAsync(EventEnvelope[] item, StreamSequenceToken? token = null)
     {
+        if (item.Length == 0)
+        {
+            // The grain's last word (AgentNames.ConversationStreamNamespace): the conversation is gone.
+            Volatile.Write(ref _faulted, 1);
+            _owner.Deleted(this);
+            return Task.CompletedTask;
+        }
+
         foreach (var watcher in Volatile.Read(ref _watchers))
         {
             watcher.Offer(item);

@@ -63,7 +63,8 @@ public sealed class ConversationWatch : IDisposable
 
     /// <summary>
     /// Every event after the cursor, then live events, until cancelled. Ends with <c>rate_limited</c> when the
-    /// client fell too far behind; the client then watches again from <see cref="LastSeq"/>.
+    /// client fell too far behind (the client then watches again from <see cref="LastSeq"/>), and with
+    /// <c>not_found</c> when the conversation is deleted.
     /// </summary>
     public async IAsyncEnumerable<EventEnvelope> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

@@ -16,6 +16,20 @@ public sealed class AgentOptions
     public int MaxMessageChars { get; set; } = 32_768;
 
     /// <summary>
+    /// The most events one conversation's log may hold. Sends beyond it are <c>too_large</c>; a run that reaches
+    /// it ends with <c>run.failed</c> <c>log_full</c>. Room for closing the active run is always kept below it.
+    /// </summary>
+    [Range(10, 1_000_000_000)]
+    public int MaxEventsPerConversation { get; set; } = 100_000;
+
+    /// <summary>
+    /// How many of one user's conversations may have a run (running or waiting for the user) at once; starting
+    /// one more is <c>rate_limited</c>. Messages to a conversation that is already running are not counted.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxRunningConversationsPerUser { get; set; } = 20;
+
+    /// <summary>
     /// Tools (matched on the end of their name) that wait for the user's approval before they run; when not
     /// configured, <c>make_reservation</c>. Configure one empty entry (<c>Agent__RequireApproval__0=</c>) for none.
     /// </summary>

@@ -56,6 +56,9 @@ internal sealed partial class ConversationGrain(
     private IGrainTimer? _keepAlive;
     private IGrainReminder? _reminder;
     private Exception? _broken;
+    private bool _deleting;
+    private bool _deleted;
+    private bool _logFull;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -111,6 +114,17 @@ internal sealed partial class ConversationGrain(
             throw ConversationException.TooLarge("title is longer than 200 characters");
         }
 
+        if (command.Text is not null)
+        {
+            await RequireRunSlotAsync(userId);
+            // Checked again: other calls ran while the store was asked.
+            ThrowIfBroken();
+            if (_exists)
+            {
+                throw ConversationException.Conflict($"conversation {Id} already exists");
+            }
+        }
+
         var now = Now();
         _exists = true;
         _state.Owner = userId;
@@ -144,6 +158,15 @@ internal sealed partial class ConversationGrain(
         RequireOwner(userId);
         ValidateText(command.Text);
         ValidateClientMessageId(command.ClientMessageId);
+        var repeated = command.ClientMessageId is { } id && _state.ClientMessages.ContainsKey(id);
+        if (_state.ActiveRun is null && !repeated)
+        {
+            // This message would start a run: within the user's cap? Asked before anything changes; what follows
+            // runs in one turn, so the state seen below is the one the message lands in.
+            await RequireRunSlotAsync(userId);
+            RequireOwner(userId);
+        }
+
         if (command.ClientMessageId is { } clientId && _state.ClientMessages.TryGetValue(clientId, out var first))
         {
             if (first.Text != command.Text)
@@ -158,7 +181,9 @@ internal sealed partial class ConversationGrain(
         if (_state.ActiveRun is { } run)
         {
             // Recorded now; the loop hands it to the model at its next step.
-            var appended = await AppendAsync(run.RunId, new UserMessageSent(Ids.NewMessageId(), command.Text, command.ClientMessageId));
+            var message = new UserMessageSent(Ids.NewMessageId(), command.Text, command.ClientMessageId);
+            RequireRoom(message);
+            var appended = await AppendAsync(run.RunId, message);
             return appended[0].Seq;
         }
 
@@ -197,7 +222,9 @@ internal sealed partial class ConversationGrain(
             throw ConversationException.TooLarge($"text has {length} characters; the limit is {_options.MaxMessageChars}");
         }
 
-        var appended = await AppendAsync(run!.RunId, new InputReceived(command.RequestId, command.Approved, command.Text));
+        var answer = new InputReceived(command.RequestId, command.Approved, command.Text);
+        RequireRoom(answer);
+        var appended = await AppendAsync(run!.RunId, answer);
         StartLoop(resume: false);
         return appended[0].Seq;
     }
@@ -205,6 +232,47 @@ internal sealed partial class ConversationGrain(
     public async Task CancelAsync(string userId, CancellationToken cancellationToken = default)
     {
         RequireOwner(userId);
+        await CancelRunAsync();
+    }
+
+    public async Task DeleteAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        // From here on every call of a user is not_found, so nothing starts a run or appends behind the delete.
+        _deleting = true;
+        try
+        {
+            await CancelRunAsync();
+            // No append from here on. The writer commits a conversation's appends in the order they were queued, so
+            // once the last one is durable nothing of this conversation is in flight to the store.
+            _deleted = true;
+            await _lastAppend;
+            await store.DeleteConversationAsync(Id, cancellationToken);
+        }
+        catch
+        {
+            // Still stored: it exists, and a retry deletes it.
+            _deleting = false;
+            _deleted = false;
+            throw;
+        }
+
+        _exists = false;
+        LogDeleted(Id);
+        _keepAlive?.Dispose();
+        _keepAlive = null;
+        // No run, no conversation: the durable wake-up goes too, so no tick comes back for it.
+        await KeepReminderAsync();
+        // Watchers get what was published before, then the end.
+        await _publisher;
+        await PublishWithRetryAsync([]);
+        _state = new ConversationState { Id = Id };
+        DeactivateOnIdle();
+    }
+
+    /// <summary>Cancels the active run, if any: the loop stops, what is open is closed, then <c>run.cancelled</c>.</summary>
+    private async Task CancelRunAsync()
+    {
         if (_state.ActiveRun is not { } run)
         {
             return;
@@ -256,8 +324,10 @@ internal sealed partial class ConversationGrain(
     private async Task<long> StartRunAsync(string text, string? clientMessageId)
     {
         var runId = Ids.NewRunId();
+        ConversationEvent[] start = [new UserMessageSent(Ids.NewMessageId(), text, clientMessageId), new RunStarted()];
+        RequireRoom(start);
         AgentTelemetry.RunsStarted.Add(1);
-        var appended = await AppendAsync(runId, new UserMessageSent(Ids.NewMessageId(), text, clientMessageId), new RunStarted());
+        var appended = await AppendAsync(runId, start);
         StartLoop(resume: false);
         return appended[0].Seq;
     }
@@ -273,6 +343,7 @@ internal sealed partial class ConversationGrain(
 
         _loopCancellation?.Dispose();
         _loopCancellation = new CancellationTokenSource();
+        _logFull = false;
         StartKeepAlive();
         _loop = RunLoopAsync(resume, _loopCancellation.Token);
         _ = KeepReminderAsync();
@@ -380,6 +451,13 @@ internal sealed partial class ConversationGrain(
                     await ModelStepAsync(run, cancellationToken);
                 }
             }
+        }
+        catch (Exception) when (_logFull && _broken is null && _state.ActiveRun is { } full)
+        {
+            // The log has room for closing the run and no more: end it rather than let it grow.
+            LogLogFull(Id, full.RunId, _options.MaxEventsPerConversation);
+            var error = new ErrorInfo(LogFullCode, $"The conversation reached its limit of {_options.MaxEventsPerConversation} events.");
+            await CloseRunAsync(full, new RunFailed(error), InterruptReasons.Cancelled, error);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -742,6 +820,11 @@ internal sealed partial class ConversationGrain(
     private async Task<EventEnvelope[]> AppendAsync(string? runId, params ConversationEvent[] events)
     {
         var envelopes = Append(runId, events);
+        if (envelopes.Length == 0)
+        {
+            throw new LogFullException();
+        }
+
         var durable = _lastAppend;
         try
         {
@@ -764,6 +847,20 @@ internal sealed partial class ConversationGrain(
     private EventEnvelope[] Append(string? runId, params ConversationEvent[] events)
     {
         ThrowIfBroken();
+        if (!Fits(events))
+        {
+            // Only the loop gets here (what users send is checked before): stop it, and it ends the run.
+            _logFull = true;
+            _loopCancellation?.Cancel();
+            if (events.All(e => e is MessageDeltaStreamed or ProgressReported))
+            {
+                // Streamed as it comes, by callers that do not wait: dropped; the run's end interrupts the message.
+                return [];
+            }
+
+            throw new LogFullException();
+        }
+
         var at = Now();
         var envelopes = new EventEnvelope[events.Length];
         var terminal = false;
@@ -827,8 +924,10 @@ internal sealed partial class ConversationGrain(
         }
     }
 
+    /// <summary>Publishes a durable batch; an empty one tells watchers the conversation was deleted.</summary>
     private async Task PublishWithRetryAsync(EventEnvelope[] events)
     {
+        var (first, last) = events.Length > 0 ? (events[0].Seq, events[^1].Seq) : (0L, 0L);
         var delay = TimeSpan.FromMilliseconds(100);
         for (var attempt = 1; ; attempt++)
         {
@@ -839,14 +938,14 @@ internal sealed partial class ConversationGrain(
             }
             catch (Exception ex) when (attempt < 4)
             {
-                LogPublishRetry(ex, Id, events[0].Seq, attempt);
+                LogPublishRetry(ex, Id, first, attempt);
                 await Task.Delay(delay);
                 delay *= 4;
             }
             catch (Exception ex)
             {
                 // Stored, so not lost: watchers see the seq jump and read the gap from the store.
-                LogPublishFailed(ex, Id, events[0].Seq, events[^1].Seq);
+                LogPublishFailed(ex, Id, first, last);
                 return;
             }
         }
@@ -902,6 +1001,66 @@ internal sealed partial class ConversationGrain(
         }
     }
 
+    // ---- Limits -------------------------------------------------------------------------------------------
+
+    private const string LogFullCode = "log_full";
+
+    /// <summary>
+    /// Whether the log can take <paramref name="events"/> and still close the active run within
+    /// <see cref="AgentOptions.MaxEventsPerConversation"/>. An active run keeps room for its closing events (an
+    /// assistant message or interruption, a result per open call, the terminal event), so an append that ends a run
+    /// always fits, and the cap is never passed.
+    /// </summary>
+    private bool Fits(IReadOnlyCollection<ConversationEvent> events)
+    {
+        if (events.Any(e => EventTypes.IsTerminal(e.Type)))
+        {
+            return true;
+        }
+
+        // What the closing room grows by: a new run needs its own, each tool call its result.
+        var growth = events.Sum(e => e switch
+        {
+            RunStarted => ClosingRoom(0),
+            ToolCalled => 1,
+            _ => 0,
+        });
+        var room = _state.ActiveRun is { } run ? ClosingRoom(run.PendingCalls.Count) : 0;
+        return _state.LastSeq + events.Count + room + growth <= _options.MaxEventsPerConversation;
+    }
+
+    private static int ClosingRoom(int pendingCalls) => 2 + pendingCalls;
+
+    private void RequireRoom(params ConversationEvent[] events)
+    {
+        if (!Fits(events))
+        {
+            throw ConversationException.TooLarge(
+                $"conversation {Id} has reached its limit of {_options.MaxEventsPerConversation} events; start a new conversation");
+        }
+    }
+
+    /// <summary>
+    /// Refuses a new run when the user already has <see cref="AgentOptions.MaxRunningConversationsPerUser"/>
+    /// conversations running or waiting. Counted in the store, the one place every silo and gateway shares: the
+    /// count holds across a cluster and restarts, and a run frees its slot in the very commit of its terminal event.
+    /// Two starts of one user in the same instant may both pass (the count is not a lock); the rate limits bound how
+    /// many such starts can race.
+    /// </summary>
+    private async Task RequireRunSlotAsync(string userId)
+    {
+        var running = await store.CountActiveAsync(userId, Id);
+        if (running >= _options.MaxRunningConversationsPerUser)
+        {
+            throw ConversationException.RateLimited(
+                $"{running} of your conversations are running or waiting for you, and the limit is {_options.MaxRunningConversationsPerUser}; " +
+                "let one finish (answer or cancel it) and try again");
+        }
+    }
+
+    /// <summary>A loop's append that would leave no room to close its run.</summary>
+    private sealed class LogFullException() : Exception("The conversation's log is full.");
+
     // ---- Helpers ------------------------------------------------------------------------------------------
 
     private ConversationRecord ToRecord() =>
@@ -914,6 +1073,11 @@ internal sealed partial class ConversationGrain(
 
     private void ThrowIfBroken()
     {
+        if (_deleted)
+        {
+            throw ConversationException.NotFound($"conversation {Id} was deleted");
+        }
+
         if (_broken is not null)
         {
             throw new InvalidOperationException($"Conversation {Id} is reloading after a storage failure; retry.", _broken);
@@ -924,7 +1088,7 @@ internal sealed partial class ConversationGrain(
     {
         ThrowIfBroken();
         RequireUser(userId);
-        if (!_exists || !string.Equals(_state.Owner, userId, StringComparison.Ordinal))
+        if (!_exists || _deleting || !string.Equals(_state.Owner, userId, StringComparison.Ordinal))
         {
             throw ConversationException.NotFound($"conversation {Id} not found");
         }
@@ -1056,6 +1220,12 @@ internal sealed partial class ConversationGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: the resume reminder could not be updated")]
     private partial void LogReminderFailed(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: run {RunId} reached the limit of {MaxEvents} events and ends")]
+    private partial void LogLogFull(string conversationId, string runId, int maxEvents);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conversation {ConversationId} deleted")]
+    private partial void LogDeleted(string conversationId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId} deactivating: {Reason}")]
     private partial void LogDeactivating(string conversationId, DeactivationReasonCode reason);

@@ -49,6 +49,34 @@ public abstract class DapperEventStore
         return ids.ToList();
     }
 
+    public async Task<int> CountActiveAsync(string owner, string exceptConversationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<int>(
+            new CommandDefinition(
+                "SELECT COUNT(*) FROM conversations WHERE owner = @owner AND status <> 'idle' AND id <> @exceptConversationId;",
+                new { owner, exceptConversationId },
+                cancellationToken: cancellationToken));
+    }
+
+    public async Task DeleteConversationAsync(string conversationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            new CommandDefinition(
+                """
+                DELETE FROM events WHERE conversation_id = @conversationId;
+                DELETE FROM snapshots WHERE conversation_id = @conversationId;
+                DELETE FROM transcripts WHERE conversation_id = @conversationId;
+                DELETE FROM conversations WHERE id = @conversationId;
+                """,
+                new { conversationId },
+                transaction,
+                cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+    }
+
     public async Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);

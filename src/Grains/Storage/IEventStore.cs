@@ -32,6 +32,18 @@ public interface IEventStore
     /// </summary>
     Task<IReadOnlyList<string>> ListRunningAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// How many of <paramref name="owner"/>'s conversations other than <paramref name="exceptConversationId"/> have a
+    /// run (running or waiting), as of the last commit: the per-user cap on running conversations counts these.
+    /// </summary>
+    Task<int> CountActiveAsync(string owner, string exceptConversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes the conversation's events, snapshot, transcripts and row in one transaction; a conversation that is
+    /// not stored is no error.
+    /// </summary>
+    Task DeleteConversationAsync(string conversationId, CancellationToken cancellationToken = default);
+
     /// <summary>The latest snapshot of the conversation, or null.</summary>
     Task<SnapshotRecord?> ReadSnapshotAsync(string conversationId, CancellationToken cancellationToken = default);
 
