@@ -57,8 +57,11 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         {
             foreach (var start in new Func<FakeOpenAIServer, CancellationToken, Task<StreamTarget>>[] { StartBareAsync, StartNoLogAsync, StartSingleNodeAsync })
             {
+                var clock = Stopwatch.StartNew();
                 await using var target = await start(model, cancellationToken);
+                Console.WriteLine($"{target.Description}: started in {clock.Elapsed.TotalSeconds:0.0} s");
                 measured.AddRange(await MeasureShapesAsync(target, model, shapes, cancellationToken));
+                Console.WriteLine($"{target.Description}: done in {clock.Elapsed.TotalSeconds:0.0} s");
             }
         }
 
@@ -66,7 +69,9 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         {
             await using var postgres = new PostgresServer { Durable = true };
             await postgres.StartAsync(cancellationToken);
+            var clock = Stopwatch.StartNew();
             await using var cluster = await StartClusterAsync(model, await postgres.CreateDatabaseAsync("bench", cancellationToken), silos: 3, cancellationToken);
+            Console.WriteLine($"{cluster.Description}: started in {clock.Elapsed.TotalSeconds:0.0} s");
             measured.AddRange(await MeasureShapesAsync(cluster, model, shapes, cancellationToken));
             if (wants("R2"))
             {
@@ -222,6 +227,11 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
     /// </summary>
     private static readonly Dictionary<string, string> LimitsOff = new()
     {
+        ["Agent__MaxRunningConversationsPerUser"] = "1000000",
+        ["RateLimits__SendsPerMinute"] = "1000000",
+        ["RateLimits__SendBurst"] = "1000000",
+        ["RateLimits__ConversationsPerMinute"] = "1000000",
+        ["RateLimits__ConversationBurst"] = "1000000",
     };
 
     private Dictionary<string, string> SingleNodeSettings(FakeOpenAIServer model, string directory) => new(ModelSettings(model))
@@ -298,7 +308,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
             ["Auth__SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         }, directory, cancellationToken);
         servers.Add(gateway);
-        return new ServiceTarget("postgres", "cluster, PostgreSQL", servers, gateway);
+        return new ServiceTarget("postgres", $"cluster of {silos} silos and a gateway, PostgreSQL", servers, gateway);
     }
 
     // ---- R1: replay ---------------------------------------------------------------------------------
