@@ -352,6 +352,43 @@ public sealed class MalformedInputTests(ApiFixture api)
         await hub.InvokeAsync("Cancel", chat.Id, Ct);
     }
 
+    [Fact]
+    public async Task ATitleTakenFromALongText_NeverSplitsACharacter()
+    {
+        // The title is the text's first line cut to 60 characters: a cut inside a surrogate pair would leave
+        // half a character, which no UTF-8 store or JSON writer can carry.
+        using var http = await api.HttpAsAsync(TestEnvironment.NewUser("cut"));
+        foreach (var at in new[] { 55, 56, 57 })
+        {
+            var text = new string('a', at) + string.Concat(Enumerable.Repeat("😀", 10));
+            var info = await CreateAsync(http, JsonSerializer.Serialize(new { text }));
+            Assert.True(info.Title.EnumerateRunes().All(r => r != Rune.ReplacementChar) && !HasLoneSurrogate(info.Title), info.Title);
+            Assert.StartsWith(new string('a', at), info.Title);
+            var again = JsonSerializer.Deserialize<ConversationInfo>(await http.GetStringAsync($"/api/conversations/{info.Id}", Ct), Json)!;
+            Assert.Equal(info.Title, again.Title);
+            await http.PostAsync($"/api/conversations/{info.Id}/cancel", null, Ct);
+        }
+
+        Assert.Equal(3, (await ListAsync(http)).Count);
+    }
+
+    private static bool HasLoneSurrogate(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private async Task AssertRefusedAsync(HttpClient http, string targetId, HttpResponseMessage response, string what)
     {
         using (response)

@@ -967,7 +967,14 @@ internal sealed partial class ConversationGrain(
         }
 
         var line = text.Trim().Split('\n')[0].Trim();
-        return line.Length <= 60 ? line : string.Concat(line.AsSpan(0, 57), "...");
+        if (line.Length <= 60)
+        {
+            return line;
+        }
+
+        // Never cut between the halves of a surrogate pair: half a character cannot be stored as UTF-8.
+        var cut = char.IsHighSurrogate(line[56]) ? 56 : 57;
+        return string.Concat(line.AsSpan(0, cut), "...");
     }
 
     /// <summary>
