@@ -9,7 +9,9 @@ using Agents.Api.Hosting;
 using Agents.Api.Hubs;
 using Agents.Events;
 using Microsoft.AspNetCore.SignalR;
+using Agents.Api.Identity;
 using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Agents.Api.Tests;
 
@@ -312,8 +314,7 @@ public sealed class MalformedInputTests(ApiFixture api)
 
         foreach (var text in OddTexts)
         {
-            // A title is trimmed (of what char.IsWhiteSpace calls white space, U+2028 and U+0085 included); no more.
-            var title = text.Trim();
+            var title = AsTitle(text);
             var overHttp = await CreateAsync(http, JsonSerializer.Serialize(new { title = text }));
             Assert.Equal(title, overHttp.Title);
             var overHub = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Title: text), Ct);
@@ -348,7 +349,7 @@ public sealed class MalformedInputTests(ApiFixture api)
 
         // The conversations are all there: no text reached the SQL as SQL.
         var titles = (await ListAsync(http)).Select(c => c.Title).ToList();
-        Assert.All(OddTexts, t => Assert.Equal(2, titles.Count(x => x == t.Trim())));
+        Assert.All(OddTexts, t => Assert.Equal(2, titles.Count(x => x == AsTitle(t))));
         await hub.InvokeAsync("Cancel", chat.Id, Ct);
     }
 
@@ -371,6 +372,12 @@ public sealed class MalformedInputTests(ApiFixture api)
 
         Assert.Equal(3, (await ListAsync(http)).Count);
     }
+
+    /// <summary>
+    /// What a title keeps of a text: control characters become spaces (PostgreSQL's text cannot hold NUL), the
+    /// ends are trimmed of what <see cref="char.IsWhiteSpace(char)"/> calls white space; nothing else changes.
+    /// </summary>
+    internal static string AsTitle(string text) => new string([.. text.Select(c => char.IsControl(c) ? ' ' : c)]).Trim();
 
     private static bool HasLoneSurrogate(string text)
     {
@@ -556,5 +563,42 @@ public sealed class MalformedInputTests(ApiFixture api)
                 _received.Append(Encoding.UTF8.GetString(buffer, 0, result.Count));
             }
         }
+    }
+}
+
+/// <summary>Odd text on PostgreSQL, whose text columns refuse what SQLite's take (NUL).</summary>
+public sealed class PostgresInputTests
+{
+    [Fact]
+    public async Task OnPostgres_ControlCharactersInTitlesAndTexts_AreStored_NotA500()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var postgres = new PostgresServer();
+        var settings = TestApp.SingleNode("unused");
+        settings["Storage:Provider"] = "Postgres";
+        settings["ConnectionStrings:Agents"] = await postgres.CreateDatabaseAsync("input", ct);
+        settings["Llm:DemoTokensPerSecond"] = "0";
+        await using var app = TestApp.Build(settings);
+        await app.StartAsync(ct);
+        var token = app.Services.GetRequiredService<TokenIssuer>().Issue(TestEnvironment.NewUser("pg")).Token;
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+
+        using var titled = await http.PostAsJsonAsync("/api/conversations", new { title = "nul\u0000inside" }, ct);
+        Assert.Equal(HttpStatusCode.Created, titled.StatusCode);
+        Assert.Equal("nul inside", (await titled.Content.ReadFromJsonAsync<ConversationInfo>(ApiJson.Options, ct))!.Title);
+
+        // The title taken from a text loses its NUL; the message keeps it, in the event's JSON.
+        const string text = "first\u0000line\nsecond";
+        using var started = await http.PostAsJsonAsync("/api/conversations", new { text }, ct);
+        Assert.Equal(HttpStatusCode.Created, started.StatusCode);
+        var info = (await started.Content.ReadFromJsonAsync<ConversationInfo>(ApiJson.Options, ct))!;
+        Assert.Equal("first line", info.Title);
+        var page = (await http.GetFromJsonAsync<EventPage>($"/api/conversations/{info.Id}/events", ApiJson.Options, ct))!;
+        Assert.Equal(text, page.Events.Select(e => e.Data).OfType<UserMessageSent>().Single().Text);
+        Assert.Equal(2, (await http.GetFromJsonAsync<List<ConversationInfo>>("/api/conversations", ApiJson.Options, ct))!.Count);
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await app.StopAsync(timeout.Token);
     }
 }
