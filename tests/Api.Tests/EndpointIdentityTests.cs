@@ -82,6 +82,12 @@ public sealed class EndpointIdentityTests(ApiFixture api)
             using var response = await SendAsync(endpoint, token: null, query: $"access_token={good}");
             await AssertUnauthorizedAsync(response, $"{endpoint.Display} with the token in the query");
         }
+
+        // No span keeps a token it was sent (a URL's query is recorded redacted).
+        var signature = good.Split('.')[2];
+        Assert.NotEmpty(api.Spans.Snapshot());
+        Assert.All(api.Spans.Snapshot(), span => Assert.All(span.TagObjects, tag =>
+            Assert.DoesNotContain(signature, tag.Value?.ToString() ?? "", StringComparison.Ordinal)));
     }
 
     [Fact]
