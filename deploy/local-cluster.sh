@@ -58,6 +58,8 @@ cluster_env() {
   export Orleans__ClusterId="${CLUSTER_ID:-agents}" Orleans__ServiceId="${SERVICE_ID:-agents}"
   export Logging__LogLevel__Default=Warning Logging__LogLevel__Agents=Information
   export Auth__DevTokens="$([ "${DEV_TOKENS:-0}" = 1 ] && echo true || echo false)"
+  # A cluster gateway refuses dev tokens unless told this cluster is the operator's own.
+  export Auth__AllowDevTokensInCluster="$Auth__DevTokens"
   if [ ! -f "$state/signing.key" ]; then head -c 48 /dev/urandom | base64 >"$state/signing.key"; fi
   export Auth__SigningKey="$(cat "$state/signing.key")"
 }

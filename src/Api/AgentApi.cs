@@ -88,7 +88,8 @@ public static class AgentApi
                 o.AddFilter<ConversationErrorsFilter>();
                 o.AddFilter<UserRateLimitFilter>();
             })
-            .AddJsonProtocol(o => ApiJson.Configure(o.PayloadSerializerOptions));
+            .AddJsonProtocol(o => ApiJson.Configure(o.PayloadSerializerOptions))
+            .AddArgumentErrorCodes();
 
         var health = services.AddHealthChecks().AddCheck<ReadinessCheck>("orleans", tags: [ReadinessCheck.Tag]);
         if (mode == OrleansMode.Single)
@@ -116,7 +117,8 @@ public static class AgentApi
         app.MapAgentObservability();
         app.MapDevTokenApi();
         app.MapConversationsApi();
-        app.MapHub<AgentHub>(AgentHub.Path);
+        // A connection lives no longer than the token it was opened with.
+        app.MapHub<AgentHub>(AgentHub.Path, o => o.CloseOnAuthenticationExpiration = true);
 
         var issuer = app.Services.GetRequiredService<TokenIssuer>();
         if (issuer.IsKeyGenerated)

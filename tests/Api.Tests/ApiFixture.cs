@@ -33,6 +33,9 @@ public sealed class ApiFixture : IAsyncLifetime
     /// <summary>A client without credentials.</summary>
     public HttpClient Http { get; private set; } = null!;
 
+    /// <summary>The running app's services (its endpoints, its token issuer).</summary>
+    public IServiceProvider Services => _app!.Services;
+
     public IClusterClient Client => _app!.Services.GetRequiredService<IClusterClient>();
 
     public ConversationFeeds Feeds => _app!.Services.GetRequiredService<ConversationFeeds>();

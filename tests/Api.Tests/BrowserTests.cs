@@ -157,6 +157,24 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(timeline.Locator(".step.tool")).ToHaveCountAsync(2);
     }
 
+    [Fact]
+    public async Task MarkupInATitleOrMessage_IsShownAsText_AndNeverRuns()
+    {
+        const string markup = "<img src=x onerror=\"window.__pwned=1\"><b>bold</b>";
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, TestEnvironment.NewUser("markup"));
+        await page.GetByLabel("Start a conversation").FillAsync(markup);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
+
+        // The title (taken from the text), the list entry and the message show the characters as typed.
+        await Expect(page.Locator("#conversation-title")).ToHaveTextAsync(markup);
+        await Expect(page.Locator("#conversation-list .title").First).ToHaveTextAsync(markup);
+        await Expect(page.Locator("#timeline .message.user .text")).ToHaveTextAsync(markup);
+        await Expect(page.Locator("#timeline .message.assistant").First).ToBeVisibleAsync();
+        Assert.Equal(0, await page.Locator("main img, main b, #conversation-list img, #conversation-list b").CountAsync());
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__pwned === undefined"));
+    }
+
     private Task<IBrowserContext> NewContextAsync() =>
         browser.Browser.NewContextAsync(new() { BaseURL = api.BaseAddress.ToString(), ViewportSize = new() { Width = 1200, Height = 900 } });
 

@@ -65,6 +65,7 @@ public sealed class ClusterGatewayTests
                 ["ConnectionStrings:Agents"] = connectionString,
                 // Off by default in a cluster; this test mints its own tokens.
                 ["Auth:DevTokens"] = "true",
+                ["Auth:AllowDevTokensInCluster"] = "true",
                 ["Auth:SigningKey"] = Convert.ToBase64String(Guid.NewGuid().ToByteArray().Concat(Guid.NewGuid().ToByteArray()).ToArray()),
             });
             await gateway.StartAsync(Ct);

@@ -59,9 +59,21 @@ public static class ConversationProblems
     public static void Customize(ProblemDetailsContext context)
     {
         var problem = context.ProblemDetails;
+        if (problem.Status == StatusCodes.Status415UnsupportedMediaType)
+        {
+            // A body that is not JSON is a bad argument like any other: the contract's 400, not a status of its own.
+            problem.Status = context.HttpContext.Response.StatusCode = StatusCodes.Status400BadRequest;
+            problem.Title = "The request is invalid.";
+            problem.Detail = $"{ErrorCodes.InvalidArgument}: the body must be application/json";
+        }
+
         if (!problem.Extensions.ContainsKey(CodeMember) && CodeOf(problem.Status) is { } code)
         {
             problem.Extensions[CodeMember] = code;
+            // Problems written for a bare status (Kestrel's body limit, authentication) have no detail of their own.
+            problem.Detail ??= problem.Status == StatusCodes.Status413PayloadTooLarge
+                ? $"{code}: the request body is larger than this server accepts"
+                : $"{code}: {problem.Title}";
         }
 
         problem.Extensions.TryAdd("traceId", context.HttpContext.Features.Get<IHttpActivityFeature>()?.Activity.Id ?? context.HttpContext.TraceIdentifier);

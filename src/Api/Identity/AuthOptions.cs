@@ -20,6 +20,13 @@ public sealed class AuthOptions
     /// </summary>
     public bool? DevTokens { get; set; }
 
+    /// <summary>
+    /// Lets <see cref="DevTokens"/> be on in <c>Orleans:Mode=Cluster</c>. Without it a cluster gateway with
+    /// <c>Auth:DevTokens=true</c> refuses to start: a cluster is where strangers can reach the service, and a dev
+    /// token is anyone's identity for the asking.
+    /// </summary>
+    public bool AllowDevTokensInCluster { get; set; }
+
     [Required]
     public string Issuer { get; set; } = "agents";
 

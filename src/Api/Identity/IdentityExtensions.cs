@@ -20,7 +20,12 @@ public static class IdentityExtensions
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName)
             .PostConfigure(o => o.DevTokens ??= singleNode)
             .ValidateDataAnnotations()
+            .Validate(
+                o => singleNode || o.DevTokens != true || o.AllowDevTokensInCluster,
+                "Auth:DevTokens=true is refused in Orleans:Mode=Cluster: it hands anyone a token for any user. "
+                + "Turn it off, or set Auth:AllowDevTokensInCluster=true if this cluster is really only yours.")
             .ValidateOnStart();
+        builder.Services.AddAccessTokenRedaction();
         var issuer = new TokenIssuer(options, generateMissingKey: singleNode, TimeProvider.System);
         builder.Services.AddSingleton(issuer);
 
@@ -38,6 +43,17 @@ public static class IdentityExtensions
                             && AcceptsQueryToken(context.Request.Path))
                         {
                             context.Token = token.ToString();
+                        }
+
+                        return Task.CompletedTask;
+                    },
+                    OnTokenValidated = context =>
+                    {
+                        // A well-signed token that names no user identifies nobody: 401, like any other bad token,
+                        // rather than a 403 from the policy.
+                        if (string.IsNullOrWhiteSpace(context.Principal?.FindFirst(TokenIssuer.UserClaim)?.Value))
+                        {
+                            context.Fail("The token has no 'sub' claim.");
                         }
 
                         return Task.CompletedTask;

@@ -108,7 +108,7 @@ internal sealed partial class ConversationGrain(
         }
 
         ValidateClientMessageId(command.ClientMessageId);
-        var title = command.Title?.Trim();
+        var title = command.Title is null ? null : AsTitle(command.Title);
         if (title is { Length: > 200 })
         {
             throw ConversationException.TooLarge("title is longer than 200 characters");
@@ -1123,6 +1123,19 @@ internal sealed partial class ConversationGrain(
         }
     }
 
+    /// <summary>
+    /// A title is a one-line label: control characters become spaces (NUL among them, which PostgreSQL's text
+    /// cannot hold, so the same title is stored on either store), and the ends are trimmed.
+    /// </summary>
+    private static string AsTitle(string text) =>
+        string.Create(text.Length, text, static (chars, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                chars[i] = char.IsControl(source[i]) ? ' ' : source[i];
+            }
+        }).Trim();
+
     private static string TitleFrom(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
@@ -1130,8 +1143,15 @@ internal sealed partial class ConversationGrain(
             return "New conversation";
         }
 
-        var line = text.Trim().Split('\n')[0].Trim();
-        return line.Length <= 60 ? line : string.Concat(line.AsSpan(0, 57), "...");
+        var line = AsTitle(text.Trim().Split('\n')[0]);
+        if (line.Length <= 60)
+        {
+            return line;
+        }
+
+        // Never cut between the halves of a surrogate pair: half a character cannot be stored as UTF-8.
+        var cut = char.IsHighSurrogate(line[56]) ? 56 : 57;
+        return string.Concat(line.AsSpan(0, cut), "...");
     }
 
     /// <summary>
