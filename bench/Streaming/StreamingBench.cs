@@ -305,6 +305,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         {
             // Off by default in a cluster; the bench mints its users' tokens here.
             ["Auth__DevTokens"] = "true",
+            ["Auth__AllowDevTokensInCluster"] = "true",
             ["Auth__SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         }, directory, cancellationToken);
         servers.Add(gateway);
