@@ -31,6 +31,9 @@ internal sealed class ResumingWatcher : IAsyncDisposable
     /// <summary>The cursor of the first watch.</summary>
     public long AfterSeq { get; }
 
+    /// <summary>Whether it stopped watching (<see cref="PauseAsync"/>) and has not come back.</summary>
+    public bool IsPaused => _paused;
+
     /// <summary>How many times it watched again.</summary>
     public int Rewatches { get; private set; }
 
