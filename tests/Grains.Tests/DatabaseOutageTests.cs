@@ -1,3 +1,4 @@
+using System.Net;
 using Agents.Events;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -88,9 +89,11 @@ public sealed class DatabaseOutageTests
         Assert.SkipUnless(await RunAsync("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", disk), "mounting a tmpfs needs root; the disk-full test is skipped");
         try
         {
+            var health = new Uri($"http://127.0.0.1:{TestEnvironment.FreePort()}");
             var settings = new Dictionary<string, string>
             {
                 ["ConnectionStrings__Agents"] = $"Data Source={Path.Combine(disk, "agents.db")}",
+                ["ASPNETCORE_URLS"] = health.ToString(),
                 ["Llm__DemoTokensPerSecond"] = "20",
                 ["Llm__DemoToolLatency"] = "00:00:00.050",
             };
@@ -105,16 +108,20 @@ public sealed class DatabaseOutageTests
 
             await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
             var ballast = Path.Combine(disk, "ballast");
+            using var http = new HttpClient { BaseAddress = health, Timeout = TimeSpan.FromSeconds(20) };
+            Assert.True(await ReadinessIsAsync(http, HttpStatusCode.OK), "the silo was not ready before the disk filled up");
             await FillAsync(ballast);
-            await Task.Delay(TimeSpan.FromMilliseconds(500), Ct);
+            // The probe needs no space; the silo is unready because its commits fail.
+            Assert.True(await ReadinessIsAsync(http, HttpStatusCode.ServiceUnavailable), "/readyz kept answering 200 with the disk full");
             var before = (await store.ReadAllAsync(id)).Count;
-            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct);
             var storedWhileFull = (await store.ReadAllAsync(id)).Count - before;
             File.Delete(ballast);
 
             var events = await store.WaitForEndAsync(id);
 
             Assert.Equal(0, storedWhileFull);
+            Assert.True(await ReadinessIsAsync(http, HttpStatusCode.OK), "the silo did not become ready again");
             // The writer saw SQLite's own "full" error and kept retrying it.
             Assert.Contains("'database or disk is full'", await File.ReadAllTextAsync(silo.LogPath, Ct), StringComparison.Ordinal);
             LogInvariants.AssertHold(events);
@@ -127,6 +134,30 @@ public sealed class DatabaseOutageTests
             SqliteConnection.ClearAllPools();
             await RunAsync("umount", "-l", disk);
         }
+    }
+
+    private static async Task<bool> ReadinessIsAsync(HttpClient http, HttpStatusCode expected)
+    {
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        while (stopwatch.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            try
+            {
+                using var response = await http.GetAsync("/readyz", Ct);
+                if (response.StatusCode == expected)
+                {
+                    return true;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(100, Ct);
+        }
+
+        return false;
     }
 
     /// <summary>Writes <paramref name="path"/> until the filesystem has no space left.</summary>
