@@ -178,6 +178,7 @@ public sealed class PropertyTests
         private readonly List<Watching> _watchers = [];
         private readonly List<Sent> _sent = [];
         private readonly List<Answered> _answers = [];
+        private readonly Lock _lock = new();
 
         public List<string> Trace { get; } = [];
 
@@ -192,7 +193,7 @@ public sealed class PropertyTests
 
             for (var i = 0; i < 2; i++)
             {
-                var text = random.Next(2) == 0 ? NewText() : null;
+                var text = random.Next(2) == 0 ? NewText(random) : null;
                 var info = await _clients[0].InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Text: text), Ct);
                 _conversations.Add(info.Id);
                 Trace.Add($"create c{i} {info.Id} {(text is null ? "idle" : $"\"{text}\"")}");
@@ -226,15 +227,20 @@ public sealed class PropertyTests
             var c = random.Next(_conversations.Count);
             switch (roll)
             {
-                case < 30:
-                    await SendAsync(c);
+                case < 26:
+                    await SendAsync(c, random);
                     break;
-                case < 54:
-                    await RespondAsync(c);
+                case < 48:
+                    await RespondAsync(c, random);
+                    break;
+                case < 56:
+                    await CancelAsync(c, random);
                     break;
                 case < 64:
-                    Trace.Add($"cancel c{c}");
-                    await _clients[random.Next(Clients)].InvokeAsync("Cancel", _conversations[c], Ct);
+                    // Two clients at once on one conversation: a send, an answer or a cancel each, racing.
+                    Note($"race on c{c}:");
+                    var (first, second) = (new Random(random.Next()), new Random(random.Next()));
+                    await Task.WhenAll(MutateAsync(c, first), MutateAsync(c, second));
                     break;
                 case < 76:
                     var log = await node.Store.ReadAllAsync(_conversations[c]);
@@ -264,9 +270,30 @@ public sealed class PropertyTests
             }
         }
 
-        private string NewText() => random.Next(3) == 0
-            ? $"Can you order dinner for {random.Next(2, 7)} people tonight?"
-            : $"Hello {random.Next(1_000)}, how are you?";
+        private Task MutateAsync(int c, Random rng) => rng.Next(3) switch
+        {
+            0 => SendAsync(c, rng),
+            1 => RespondAsync(c, rng),
+            _ => CancelAsync(c, rng),
+        };
+
+        private Task CancelAsync(int c, Random rng)
+        {
+            Note($"cancel c{c}");
+            return _clients[rng.Next(Clients)].InvokeAsync("Cancel", _conversations[c], Ct);
+        }
+
+        private void Note(string line)
+        {
+            lock (_lock)
+            {
+                Trace.Add(line);
+            }
+        }
+
+        private static string NewText(Random rng) => rng.Next(3) == 0
+            ? $"Can you order dinner for {rng.Next(2, 7)} people tonight?"
+            : $"Hello {rng.Next(1_000)}, how are you?";
 
         private void Watch(int client, int conversation, long afterSeq)
         {
@@ -276,43 +303,51 @@ public sealed class PropertyTests
             }
         }
 
-        private async Task SendAsync(int c)
+        private async Task SendAsync(int c, Random rng)
         {
             var id = _conversations[c];
-            var earlier = _sent.Where(s => s.ConversationId == id && s.ClientMessageId is not null).ToList();
-            var roll = random.Next(10);
-            var (text, clientMessageId) = roll < 6 ? (NewText(), $"m{random.Next(1_000_000)}") : (NewText(), (string?)null);
+            List<Sent> earlier;
+            lock (_lock)
+            {
+                earlier = _sent.Where(s => s.ConversationId == id && s.ClientMessageId is not null).ToList();
+            }
+
+            var roll = rng.Next(10);
+            var (text, clientMessageId) = roll < 6 ? (NewText(rng), $"m{rng.Next(1_000_000)}") : (NewText(rng), (string?)null);
             if (roll < 2 && earlier.Count > 0)
             {
                 // The same message again, as a client retrying after a lost answer.
-                var again = earlier[random.Next(earlier.Count)];
+                var again = earlier[rng.Next(earlier.Count)];
                 (text, clientMessageId) = (again.Text, again.ClientMessageId);
             }
 
-            Trace.Add($"send c{c} \"{text}\" {clientMessageId}");
-            var result = await _clients[random.Next(Clients)].InvokeAsync<SeqResult>("SendMessage", id, new SendMessage(text, clientMessageId), Ct);
-            _sent.Add(new Sent(id, text, clientMessageId, result.Seq));
+            Note($"send c{c} \"{text}\" {clientMessageId}");
+            var result = await _clients[rng.Next(Clients)].InvokeAsync<SeqResult>("SendMessage", id, new SendMessage(text, clientMessageId), Ct);
+            lock (_lock)
+            {
+                _sent.Add(new Sent(id, text, clientMessageId, result.Seq));
+            }
         }
 
-        private async Task RespondAsync(int c)
+        private async Task RespondAsync(int c, Random rng)
         {
             var id = _conversations[c];
             var log = await node.Store.ReadAllAsync(id);
             var requests = log.Select(e => e.Data).OfType<InputRequested>().ToList();
             if (requests.Count == 0)
             {
-                await SendAsync(c);
+                await SendAsync(c, rng);
                 return;
             }
 
             // Mostly open ones; now and then one the log says is answered or void, which must be refused.
             var open = requests.Where(r => KindOf(log, r.RequestId) == Kind.Open).ToList();
-            var request = open.Count > 0 && random.Next(10) < 7 ? open[random.Next(open.Count)] : requests[random.Next(requests.Count)];
+            var request = open.Count > 0 && rng.Next(10) < 7 ? open[rng.Next(open.Count)] : requests[rng.Next(requests.Count)];
             var kind = KindOf(log, request.RequestId);
-            bool? approved = request.Kind == InputKinds.Approval ? random.Next(2) == 0 : null;
-            var text = request.Kind == InputKinds.Question ? $"answer {random.Next(100)}" : null;
-            Trace.Add($"respond c{c} {request.RequestId} ({kind}) approved={approved} text={text}");
-            var seq = await AnswerAsync(_clients[random.Next(Clients)], id, new Respond(request.RequestId, approved, text));
+            bool? approved = request.Kind == InputKinds.Approval ? rng.Next(2) == 0 : null;
+            var text = request.Kind == InputKinds.Question ? $"answer {rng.Next(100)}" : null;
+            Note($"respond c{c} {request.RequestId} ({kind}) approved={approved} text={text}");
+            var seq = await AnswerAsync(_clients[rng.Next(Clients)], id, new Respond(request.RequestId, approved, text));
             if (kind != Kind.Open)
             {
                 Assert.True(seq is null, $"an answer to {kind.ToString().ToLowerInvariant()} request {request.RequestId} was accepted at seq {seq}");
@@ -331,7 +366,11 @@ public sealed class PropertyTests
                 seq = null;
             }
 
-            _answers.Add(new Answered(id, respond.RequestId, respond.Approved, respond.Text, seq));
+            lock (_lock)
+            {
+                _answers.Add(new Answered(id, respond.RequestId, respond.Approved, respond.Text, seq));
+            }
+
             return seq;
         }
 
