@@ -9,7 +9,8 @@ namespace Agents.Testing;
 /// <summary>
 /// A throwaway PostgreSQL server for one test run: a fresh data directory under the temp folder, trust
 /// authentication, a free loopback port, no fsync. It starts on the first <see cref="CreateDatabaseAsync"/>
-/// (or <see cref="StartAsync"/>); dispose stops it and deletes the directory.
+/// (or <see cref="StartAsync"/>); dispose stops it and deletes the directory. A test can take it down mid-run with
+/// <see cref="StopAsync"/> and bring it back, same data and port, with <see cref="StartAsync"/>.
 /// </summary>
 /// <remarks>
 /// Uses the Debian server binaries under <c>/usr/lib/postgresql/*/bin</c> (<c>apt-get install -y postgresql</c>),
@@ -29,6 +30,7 @@ public sealed class PostgresServer : IAsyncDisposable
     private int _databaseCount;
     private bool _disposed;
     private string? _binDirectory;
+    private string? _serverOptions;
 
     /// <summary>
     /// Whether the server flushes like a production one (<c>fsync</c>, synchronous commit, full page writes):
@@ -45,7 +47,10 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>A connection string to the server's <c>postgres</c> database as the superuser; valid once started.</summary>
     public string AdminConnectionString => BuildConnectionString("postgres");
 
-    /// <summary>Starts the server unless it is already up. Safe to call concurrently and many times.</summary>
+    /// <summary>
+    /// Starts the server unless it is already up; after <see cref="StopAsync"/>, starts it again on the same data
+    /// directory and port. Safe to call concurrently and many times.
+    /// </summary>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -53,10 +58,35 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             if (_start is null || _start.IsFaulted || _start.IsCanceled)
             {
-                _start = StartCoreAsync(cancellationToken);
+                _start = DataDirectory is null ? StartCoreAsync(cancellationToken) : RestartCoreAsync(cancellationToken);
             }
 
             return _start;
+        }
+    }
+
+    /// <summary>
+    /// Takes the server down at once, as a crashed or unplugged database (<c>pg_ctl stop -m immediate</c>): open
+    /// connections break without a goodbye and new ones are refused. Its data stays; <see cref="StartAsync"/>
+    /// brings it back after crash recovery, with every acknowledged commit.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Task start;
+        lock (_lock)
+        {
+            start = _start ?? throw new InvalidOperationException("The PostgreSQL test server is not started.");
+        }
+
+        await start;
+        await RunServerToolAsync(_binDirectory!, "pg_ctl", ["stop", "-w", "-t", "30", "-m", "immediate", "-D", DataDirectory!], cancellationToken);
+        lock (_lock)
+        {
+            if (_start == start)
+            {
+                _start = null;
+            }
         }
     }
 
@@ -154,7 +184,9 @@ public sealed class PostgresServer : IAsyncDisposable
                     $"-p {port}",
                     $"-k {directory}",
                     "-c listen_addresses=127.0.0.1",
-                    Durable ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                    // synchronous_commit stays on: with fsync off it costs a write to the kernel, not a flush, and an
+                    // acknowledged commit then survives StopAsync (an immediate stop loses asynchronous commits).
+                    Durable ? "" : "-c fsync=off -c full_page_writes=off",
                     "-c max_connections=300");
                 try
                 {
@@ -162,6 +194,7 @@ public sealed class PostgresServer : IAsyncDisposable
                     Port = port;
                     DataDirectory = directory;
                     _binDirectory = bin;
+                    _serverOptions = options;
                     return;
                 }
                 catch (InvalidOperationException ex)
@@ -177,6 +210,19 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             await StopAndDeleteAsync(bin, directory);
             throw;
+        }
+    }
+
+    private async Task RestartCoreAsync(CancellationToken cancellationToken)
+    {
+        var directory = DataDirectory!;
+        try
+        {
+            await RunServerToolAsync(_binDirectory!, "pg_ctl", ["start", "-w", "-t", "30", "-D", directory, "-l", Path.Combine(directory, "server.log"), "-o", _serverOptions!], cancellationToken);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException($"PostgreSQL did not start again in {directory} on port {Port}: {ex.Message}\n{ReadLog(directory)}", ex);
         }
     }
 

@@ -21,6 +21,7 @@ public sealed partial class EventLogWriter : BackgroundService
     private readonly ILogger<EventLogWriter> _logger;
     private long _commits;
     private long _events;
+    private long _failingSince;
 
     public EventLogWriter(IEventStore store, IOptions<StorageOptions> options, ILogger<EventLogWriter> logger)
     {
@@ -34,6 +35,12 @@ public sealed partial class EventLogWriter : BackgroundService
 
     /// <summary>Events written so far (for benchmarks).</summary>
     public long EventsWritten => Interlocked.Read(ref _events);
+
+    /// <summary>
+    /// How long the commit being retried has been failing, or null while commits go through. A database can answer
+    /// a probe and still refuse writes (a full disk): this is what readiness needs to know.
+    /// </summary>
+    public TimeSpan? FailingFor => Interlocked.Read(ref _failingSince) is var since and not 0 ? Stopwatch.GetElapsedTime(since) : null;
 
     /// <summary>
     /// Queues a batch; the task completes once it is durably stored, in the order appends were queued.
@@ -88,6 +95,7 @@ public sealed partial class EventLogWriter : BackgroundService
                 Diagnostics.AgentTelemetry.CommitSize.Record(events);
                 Interlocked.Increment(ref _commits);
                 Interlocked.Add(ref _events, events);
+                Interlocked.Exchange(ref _failingSince, 0);
                 foreach (var p in batch)
                 {
                     p.Completion.TrySetResult();
@@ -107,12 +115,15 @@ public sealed partial class EventLogWriter : BackgroundService
             }
             catch (Exception ex) when (!_store.IsDuplicate(ex) && stopwatch.Elapsed + delay < _options.CommitRetryBudget)
             {
+                Interlocked.CompareExchange(ref _failingSince, Stopwatch.GetTimestamp(), 0);
                 LogCommitRetry(ex, batch.Count, delay);
                 await Task.Delay(delay);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
             }
             catch (Exception ex)
             {
+                // Given up: nothing is being retried now; the next commit says whether the database is back.
+                Interlocked.Exchange(ref _failingSince, 0);
                 LogCommitFailed(ex, batch.Count);
                 foreach (var p in batch)
                 {

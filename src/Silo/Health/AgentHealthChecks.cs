@@ -26,10 +26,16 @@ public static class AgentHealthChecks
         }
     }
 
-    private sealed class DatabaseWritableCheck(IEventStore store) : IHealthCheck
+    private sealed class DatabaseWritableCheck(IEventStore store, EventLogWriter writer) : IHealthCheck
     {
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
+            // The probe takes no space, so a full disk passes it; the writer knows when commits really fail.
+            if (writer.FailingFor is { } failing)
+            {
+                return HealthCheckResult.Unhealthy($"Commits have been failing for {failing.TotalSeconds:0.0} s; the writer is retrying.");
+            }
+
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
