@@ -95,7 +95,7 @@ public sealed class ConversationGateway(
     {
         RequireId(conversationId);
         RequireCursor(afterSeq);
-        return ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value.ResyncInterval, cancellationToken);
+        return ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value, cancellationToken);
     }
 
     /// <summary>Malformed ids are refused here, before any grain is touched.</summary>

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Agents.Events;
+using Orleans.Runtime;
 
 namespace Agents.Api.Streaming;
 
@@ -20,14 +21,20 @@ public sealed class ConversationWatch : IDisposable
     /// <summary>The most events one read of the store asks for (the grain's limit).</summary>
     public const int PageSize = 1_000;
 
+    /// <summary>How long a read of the store is retried while the grain's silo is unreachable.</summary>
+    private static readonly TimeSpan FailoverPatience = TimeSpan.FromSeconds(20);
+
     private readonly IConversationGrain _grain;
     private readonly string _userId;
     private readonly FeedWatcher _watcher;
     private readonly TimeSpan _resyncInterval;
+    private readonly TimeSpan _activeResyncInterval;
     private long _last;
     private int _reading;
+    private bool _runActive;
 
-    private ConversationWatch(IConversationGrain grain, string userId, string conversationId, long afterSeq, FeedWatcher watcher, TimeSpan resyncInterval)
+    private ConversationWatch(
+        IConversationGrain grain, string userId, string conversationId, long afterSeq, FeedWatcher watcher, TimeSpan resyncInterval, TimeSpan activeResyncInterval)
     {
         _grain = grain;
         _userId = userId;
@@ -35,6 +42,7 @@ public sealed class ConversationWatch : IDisposable
         _last = afterSeq;
         _watcher = watcher;
         _resyncInterval = resyncInterval;
+        _activeResyncInterval = activeResyncInterval;
     }
 
     public string ConversationId { get; }
@@ -47,19 +55,19 @@ public sealed class ConversationWatch : IDisposable
     /// </summary>
     /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation or another user's.</exception>
     public static async Task<ConversationWatch> OpenAsync(
-        IGrainFactory grains, ConversationFeeds feeds, string userId, string conversationId, long afterSeq, TimeSpan resyncInterval, CancellationToken cancellationToken)
+        IGrainFactory grains, ConversationFeeds feeds, string userId, string conversationId, long afterSeq, GatewayOptions options, CancellationToken cancellationToken)
     {
         var grain = grains.GetGrain<IConversationGrain>(conversationId);
         // Ownership first: a stranger's watch must not even subscribe.
         await grain.GetInfoAsync(userId, cancellationToken);
         var watcher = await feeds.JoinAsync(conversationId, cancellationToken);
-        return new ConversationWatch(grain, userId, conversationId, afterSeq, watcher, resyncInterval);
+        return new ConversationWatch(grain, userId, conversationId, afterSeq, watcher, options.ResyncInterval, options.ActiveResyncInterval);
     }
 
     /// <summary>A watch over a grain and a feed watcher the caller already has (tests drive both).</summary>
     internal static ConversationWatch Create(
-        IConversationGrain grain, string userId, string conversationId, long afterSeq, FeedWatcher watcher, TimeSpan resyncInterval) =>
-        new(grain, userId, conversationId, afterSeq, watcher, resyncInterval);
+        IConversationGrain grain, string userId, string conversationId, long afterSeq, FeedWatcher watcher, TimeSpan resyncInterval, TimeSpan? activeResyncInterval = null) =>
+        new(grain, userId, conversationId, afterSeq, watcher, resyncInterval, activeResyncInterval ?? resyncInterval);
 
     /// <summary>
     /// Every event after the cursor, then live events, until cancelled. Ends with <c>rate_limited</c> when the
@@ -77,7 +85,7 @@ public sealed class ConversationWatch : IDisposable
         await foreach (var stored in ReadStoredAsync(long.MaxValue, cancellationToken))
         {
             replayed++;
-            yield return stored;
+            yield return Seen(stored);
         }
 
         GatewayTelemetry.EventsReplayed.Record(replayed);
@@ -94,7 +102,7 @@ public sealed class ConversationWatch : IDisposable
             {
                 await foreach (var stored in ReadStoredAsync(long.MaxValue, cancellationToken))
                 {
-                    yield return stored;
+                    yield return Seen(stored);
                 }
 
                 continue;
@@ -113,7 +121,7 @@ public sealed class ConversationWatch : IDisposable
                     {
                         await foreach (var stored in ReadStoredAsync(live.Seq - 1, cancellationToken))
                         {
-                            yield return stored;
+                            yield return Seen(stored);
                         }
 
                         if (live.Seq != _last + 1)
@@ -124,7 +132,7 @@ public sealed class ConversationWatch : IDisposable
                     }
 
                     Interlocked.Exchange(ref _last, live.Seq);
-                    yield return live;
+                    yield return Seen(live);
                 }
             }
         }
@@ -132,13 +140,23 @@ public sealed class ConversationWatch : IDisposable
 
     public void Dispose() => _watcher.Dispose();
 
+    /// <summary>
+    /// Notes whether a run is going on after this event: a running run writes all the time, so a silence in one is
+    /// worth a look at the store soon (after a failover its events may come by the store before the stream mends).
+    /// </summary>
+    private EventEnvelope Seen(EventEnvelope e)
+    {
+        _runActive = e.RunId is not null && !EventTypes.IsTerminal(e.Type) && e.Type != EventTypes.InputRequested;
+        return e;
+    }
+
     /// <summary>Stored events after the cursor up to <paramref name="upTo"/> (or the end of the log), page by page.</summary>
     private async IAsyncEnumerable<EventEnvelope> ReadStoredAsync(long upTo, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         while (_last < upTo)
         {
             var limit = (int)Math.Min(PageSize, upTo - _last);
-            var page = await _grain.GetEventsAsync(_userId, _last, limit, cancellationToken);
+            var page = await ReadPageAsync(limit, cancellationToken);
             foreach (var stored in page.Events)
             {
                 if (stored.Seq <= _last)
@@ -157,10 +175,34 @@ public sealed class ConversationWatch : IDisposable
         }
     }
 
+    /// <summary>
+    /// One page from the grain. While a silo is dying the call can land on it (the directory still names it until the
+    /// cluster declares it dead, a few seconds): retried for that long, so a watcher rides through a failover instead
+    /// of failing its client.
+    /// </summary>
+    private async Task<EventPage> ReadPageAsync(int limit, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        var waited = TimeSpan.Zero;
+        while (true)
+        {
+            try
+            {
+                return await _grain.GetEventsAsync(_userId, _last, limit, cancellationToken);
+            }
+            catch (Exception ex) when (ex is OrleansMessageRejectionException or TimeoutException && waited < FailoverPatience && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(delay, cancellationToken);
+                waited += delay;
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
+        }
+    }
+
     private async ValueTask<Wait> WaitAsync(ChannelReader<EventEnvelope[]> reader, CancellationToken cancellationToken)
     {
         using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        quiet.CancelAfter(_resyncInterval);
+        quiet.CancelAfter(_runActive ? _activeResyncInterval : _resyncInterval);
         try
         {
             return await reader.WaitToReadAsync(quiet.Token) ? Wait.Ready : Wait.Ended;

@@ -21,6 +21,13 @@ public sealed class GatewayOptions
     /// </summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// The same while the watcher's conversation has a run going (not waiting for the user): when a silo dies, its
+    /// conversations resume elsewhere within seconds, but Orleans' stream can take longer to deliver again; the
+    /// store shows the resumed run sooner. A streaming run is never quiet this long, so it costs no reads.
+    /// </summary>
+    public TimeSpan ActiveResyncInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The longest silence on an SSE response before a <c>: heartbeat</c> comment (the contract says at most 15 s).</summary>
     public TimeSpan SseHeartbeat { get; set; } = TimeSpan.FromSeconds(10);
 
