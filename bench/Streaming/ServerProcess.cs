@@ -110,21 +110,16 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no graceful shutdown, as when a machine dies.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
 
+    /// <summary>
+    /// Ends the process at once: everything the bench measured is durable or no longer needed, and a graceful Orleans
+    /// shutdown takes seconds per process.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
         {
-            // SIGTERM first, so the server shuts down as in a deployment; then no more waiting.
-            using var stop = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            try
-            {
-                await _process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
         }
 
         _process.Dispose();

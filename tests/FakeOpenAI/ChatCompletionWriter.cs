@@ -80,6 +80,10 @@ internal static class ChatCompletionWriter
                     break;
 
                 case FakeStep.Stamped stamped:
+                    // The chunk's JSON is made once and the piece spliced in: a bench offers tens of thousands a second.
+                    var template = envelope.Chunk(new JsonObject { ["content"] = "PIECE" }).ToJsonString();
+                    var cut = template.IndexOf("\"PIECE\"", StringComparison.Ordinal) + 1;
+                    var (head, tail) = ("data: " + template[..cut], template[(cut + "PIECE".Length)..] + "\n\n");
                     var first = Stopwatch.GetTimestamp();
                     for (var i = 0; i < stamped.Count; i++)
                     {
@@ -90,7 +94,7 @@ internal static class ChatCompletionWriter
                         }
 
                         var piece = $"<{i},{Stopwatch.GetTimestamp()}>";
-                        await SendAsync(envelope.Chunk(new JsonObject { ["content"] = piece }));
+                        await WriteRawAsync(head + piece + tail);
                         reply.RecordSent(piece);
                     }
 

@@ -190,7 +190,7 @@ public sealed class ConversationWatch : IDisposable
             {
                 return await _grain.GetEventsAsync(_userId, _last, limit, cancellationToken);
             }
-            catch (Exception ex) when (ex is OrleansMessageRejectionException or TimeoutException && waited < FailoverPatience && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is OrleansException or TimeoutException && waited < FailoverPatience && !cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(delay, cancellationToken);
                 waited += delay;
