@@ -78,6 +78,7 @@ public static partial class AgentSiloExtensions
             silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
                 streams.ConfigurePullingAgent(agent => agent.Configure(o => o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod)));
             silo.AddStartupTask<ResumeUnfinishedRuns>();
+            silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = orleans.IdleCollectionAge);
 
             // The caller's span (a hub or HTTP request) flows into grain calls, so a run's trace starts at the request.
             silo.AddActivityPropagation();

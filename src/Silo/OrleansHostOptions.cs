@@ -53,6 +53,12 @@ public sealed class OrleansHostOptions
     /// period costs little CPU (see docs/benchmarks.md).
     /// </summary>
     public TimeSpan StreamPollPeriod { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// How long a conversation nobody calls stays activated (holding its state and chat history in memory) before
+    /// Orleans collects it; a running conversation keeps itself alive. Orleans' minimum is one minute.
+    /// </summary>
+    public TimeSpan IdleCollectionAge { get; set; } = TimeSpan.FromMinutes(15);
 }
 
 public enum FailureDetection
