@@ -310,7 +310,9 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
             ["Orleans__ClusterId"] = $"bench-{Guid.NewGuid():N}",
             ["Orleans__FailureDetection"] = "Fast",
             ["Storage__Provider"] = "Postgres",
-            ["ConnectionStrings__Agents"] = connectionString,
+            // Npgsql pools up to 100 connections per process by default; four processes could ask for more than the
+            // server's max_connections (300 here, 100 by default): each gets a share (docs/scaling.md).
+            ["ConnectionStrings__Agents"] = connectionString + ";Maximum Pool Size=50",
         };
         await ServerProcess.RunAsync(ServerProcess.SiloPath, ["migrate"], settings, cancellationToken);
         // All at once: the gateway keeps trying the cluster until a silo answers, and is ready only then.

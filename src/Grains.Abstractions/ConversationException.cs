@@ -35,6 +35,9 @@ public sealed class ConversationException : Exception
     /// <summary>Shorthand for <see cref="ErrorCodes.RateLimited"/>.</summary>
     public static ConversationException RateLimited(string message) => new(ErrorCodes.RateLimited, message);
 
+    /// <summary>Shorthand for <see cref="ErrorCodes.Unavailable"/>.</summary>
+    public static ConversationException Unavailable(string message) => new(ErrorCodes.Unavailable, message);
+
     /// <summary>Shorthand for <see cref="ErrorCodes.TooLarge"/>.</summary>
     public static ConversationException TooLarge(string message) => new(ErrorCodes.TooLarge, message);
 }

@@ -19,4 +19,10 @@ public static class ErrorCodes
 
     /// <summary>A text or payload is over its limit.</summary>
     public const string TooLarge = "too_large";
+
+    /// <summary>
+    /// The database could not serve the call (down, out of connections, out of disk): nothing was changed; retry.
+    /// Not in the v1 contract's list; an outage is outside what it describes (docs/protocol.md).
+    /// </summary>
+    public const string Unavailable = "unavailable";
 }

@@ -82,6 +82,7 @@ public static partial class AgentSiloExtensions
 
             // The caller's span (a hub or HTTP request) flows into grain calls, so a run's trace starts at the request.
             silo.AddActivityPropagation();
+            silo.AddIncomingGrainCallFilter<StoreFailureFilter>();
             if (ObservabilityExtensions.IsDashboardEnabled(builder.Configuration))
             {
                 silo.AddDashboard();

@@ -20,6 +20,7 @@ public static class ConversationProblems
         ErrorCodes.Conflict => StatusCodes.Status409Conflict,
         ErrorCodes.TooLarge => StatusCodes.Status413PayloadTooLarge,
         ErrorCodes.RateLimited => StatusCodes.Status429TooManyRequests,
+        ErrorCodes.Unavailable => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
 
@@ -33,6 +34,7 @@ public static class ConversationProblems
         StatusCodes.Status409Conflict => ErrorCodes.Conflict,
         StatusCodes.Status413PayloadTooLarge => ErrorCodes.TooLarge,
         StatusCodes.Status429TooManyRequests => ErrorCodes.RateLimited,
+        StatusCodes.Status503ServiceUnavailable => ErrorCodes.Unavailable,
         _ => null,
     };
 
@@ -46,6 +48,7 @@ public static class ConversationProblems
             ErrorCodes.Conflict => "The request conflicts with what already happened.",
             ErrorCodes.TooLarge => "Too large.",
             ErrorCodes.RateLimited => "Too many requests.",
+            ErrorCodes.Unavailable => "Unavailable; retry shortly.",
             _ => "The request failed.",
         },
         Detail = message.StartsWith(code + ":", StringComparison.Ordinal) ? message : $"{code}: {message}",
