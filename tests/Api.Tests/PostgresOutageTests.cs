@@ -78,6 +78,16 @@ public sealed class PostgresOutageTests
 
         var readiness = await EventuallyAsync(async () => await ReadinessAsync(http) == HttpStatusCode.ServiceUnavailable, Outage, "/readyz to fail");
         Assert.True(readiness, "/readyz kept answering 200 while the database was down");
+
+        // A call that needs the database says so: 503 unavailable, never a 500 or a hung request.
+        using (var list = new HttpRequestMessage(HttpMethod.Get, "/api/conversations"))
+        {
+            list.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", await TokenAsync(http));
+            using var refused = await http.SendAsync(list, Ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Contains("\"code\":\"unavailable\"", await refused.Content.ReadAsStringAsync(Ct));
+        }
+
         await Task.Delay(InFlight, Ct);
         var seenWhileDown = watchers.Select(w => w.Events.Count).ToList();
         var remaining = Outage - down.Elapsed;
@@ -131,6 +141,10 @@ public sealed class PostgresOutageTests
         await hub.StartAsync(Ct);
         return hub;
     }
+
+    private static async Task<string> TokenAsync(HttpClient http) =>
+        (await (await http.PostAsJsonAsync("/api/dev/token", new { user = TestEnvironment.NewUser("outage") }, Ct))
+            .Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>(Ct))!["token"]!.GetValue<string>();
 
     private static async Task<HttpStatusCode> ReadinessAsync(HttpClient http)
     {
