@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Agents.Api.Conversations;
 using Agents.Events;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 
 namespace Agents.Bench.Streaming;
@@ -21,6 +22,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
     private long _reconnects;
     private long _cancels;
     private long _watchers;
+    private long _conflicts;
 
     public async Task<List<BenchResult>> RunAsync(CancellationToken cancellationToken)
     {
@@ -55,7 +57,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
         var heapGrowth = Growth(s => s.Heap) * 100;
         var errors = _errors.Count;
         var verified = errors == 0 && _runs > 0 && rssGrowth < 10;
-        Console.WriteLine($"  soak {duration.TotalMinutes:0.#} min, {users} users: {_runs} runs ended, {_events} events seen, {_reconnects} reconnects, {_cancels} cancels, {_watchers} extra watchers, {errors} errors");
+        Console.WriteLine($"  soak {duration.TotalMinutes:0.#} min, {users} users: {_runs} runs ended, {_events} events seen, {_reconnects} reconnects, {_cancels} cancels, {_watchers} extra watchers, {_conflicts} answers after a cancel refused with conflict, {errors} errors");
         Console.WriteLine($"  memory: RSS {Mb(settled.Average(s => s.Rss))} → {Mb(last.Average(s => s.Rss))} MB ({rssGrowth:+0.0;-0.0} %), managed heap {Mb(settled.Average(s => s.Heap))} → {Mb(last.Average(s => s.Heap))} MB ({heapGrowth:+0.0;-0.0} %)");
         foreach (var error in _errors.Take(10))
         {
@@ -185,6 +187,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
     private async Task<HubConnection> WatchRunAsync(
         ServiceTarget service, string user, HubConnection hub, ConversationWatcher watcher, Random random, CancellationToken cancellationToken)
     {
+        var cancelled = false;
         while (true)
         {
             var dropped = false;
@@ -210,6 +213,12 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
                         Interlocked.Increment(ref _cancels);
                         await hub.InvokeAsync("Cancel", watcher.ConversationId, cancellationToken);
                     }
+                    else if (cancelled)
+                    {
+                        // This user cancelled a moment ago (the request was stored before): the contract's answer
+                        // to it is conflict, and that is what is checked.
+                        await ExpectConflictAsync(hub, watcher.ConversationId, request.RequestId, cancellationToken);
+                    }
                     else
                     {
                         await hub.InvokeAsync<SeqResult>("Respond", watcher.ConversationId, new Respond(request.RequestId, Approved: dice < 0.85), cancellationToken);
@@ -228,6 +237,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
                 else if (e.Type == EventTypes.MessageDelta && dice < 0.0125)
                 {
                     Interlocked.Increment(ref _cancels);
+                    cancelled = true;
                     await hub.InvokeAsync("Cancel", watcher.ConversationId, cancellationToken);
                 }
             }
@@ -241,6 +251,19 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
             await hub.DisposeAsync();
             await Task.Delay(random.Next(50, 500), cancellationToken);
             hub = await service.ConnectHubAsync(user, cancellationToken);
+        }
+    }
+
+    private async Task ExpectConflictAsync(HubConnection hub, string conversationId, string requestId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await hub.InvokeAsync<SeqResult>("Respond", conversationId, new Respond(requestId, Approved: true), cancellationToken);
+            Fail($"{conversationId}: an answer after the run was cancelled was accepted");
+        }
+        catch (HubException ex) when (ex.Message.Contains("conflict:", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _conflicts);
         }
     }
 

@@ -76,7 +76,14 @@ public static partial class AgentSiloExtensions
             }
 
             silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
-                streams.ConfigurePullingAgent(agent => agent.Configure(o => o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod)));
+            {
+                streams.ConfigurePullingAgent(agent => agent.Configure(o => o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod));
+                streams.ConfigureCacheEviction(eviction => eviction.Configure(o =>
+                {
+                    o.DataMaxAgeInCache = orleans.StreamCacheAge;
+                    o.DataMinTimeInCache = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(10).Ticks, orleans.StreamCacheAge.Ticks));
+                }));
+            });
             silo.AddStartupTask<ResumeUnfinishedRuns>();
             silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = orleans.IdleCollectionAge);
 
