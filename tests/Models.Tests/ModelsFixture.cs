@@ -28,7 +28,9 @@ public sealed class ModelsFixture : IAsyncLifetime
     /// <summary>Attempts per model step; the fault tests count requests against it.</summary>
     public const int MaxAttempts = 3;
 
-    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(1);
+    // Long enough that a loaded CI machine (four test projects on two cores) still gets its first chunk in time;
+    // short against the fake's 30 s stalls.
+    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(3);
     public static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(50);
     public static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(3);
 
