@@ -360,8 +360,9 @@ internal sealed class BenchSilo : IAsyncDisposable
             ["Storage:Provider"] = postgres is null ? "Sqlite" : "Postgres",
             ["Storage:Synchronous"] = synchronous.ToString(),
             ["Agent:DeltaFlushWindow"] = window.ToString(),
-            ["Orleans:SiloPort"] = "21111",
-            ["Orleans:GatewayPort"] = "40000",
+            // Free ports, not fixed ones: 40000 is in Linux's ephemeral range, where a client socket may hold it.
+            ["Orleans:SiloPort"] = Agents.Testing.TestEnvironment.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans:GatewayPort"] = Agents.Testing.TestEnvironment.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Logging:LogLevel:Default"] = "Warning",
             // The watchdog misreads a process that starts several silos one after another.
             ["Logging:LogLevel:Orleans.Runtime.Watchdog"] = "Error",
