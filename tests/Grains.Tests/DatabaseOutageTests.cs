@@ -61,11 +61,7 @@ public sealed class DatabaseOutageTests
         var id = Ids.NewConversationId();
 
         await using var silo = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
-        using (var client = await silo.ConnectAsync(Ct))
-        {
-            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
-            await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
-        }
+        await StartStoryAsync(silo, id);
 
         await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
         // Longer than the writer's retries: the conversation gives up its appends and stops.
@@ -100,11 +96,7 @@ public sealed class DatabaseOutageTests
             var store = SiloProcess.OpenStore(disk);
             var id = Ids.NewConversationId();
             await using var silo = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
-            using (var client = await silo.ConnectAsync(Ct))
-            {
-                var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
-                await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
-            }
+            await StartStoryAsync(silo, id);
 
             await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
             var ballast = Path.Combine(disk, "ballast");
@@ -176,6 +168,14 @@ public sealed class DatabaseOutageTests
         {
             // ENOSPC: full.
         }
+    }
+
+    /// <summary>Starts a Demo run in conversation <paramref name="id"/> through a client of <paramref name="silo"/>.</summary>
+    private static async Task StartStoryAsync(SiloProcess silo, string id)
+    {
+        using var client = await silo.ConnectAsync(Ct);
+        var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+        await grain.CreateAsync("alice", new CreateConversation(Text: "Tell me a story"), Ct);
     }
 
     private static async Task<bool> RunAsync(string command, params string[] arguments)
