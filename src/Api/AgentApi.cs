@@ -71,6 +71,7 @@ public static class AgentApi
         var gateway = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
 
         // Registered after Orleans, so it stops (and unsubscribes) before the silo does.
+        services.AddSingleton<StreamHandleCache>();
         services.AddSingleton<ConversationFeeds>();
         services.AddHostedService(sp => sp.GetRequiredService<ConversationFeeds>());
         services.AddSingleton<ConversationGateway>();

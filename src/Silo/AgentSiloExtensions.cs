@@ -1,9 +1,11 @@
 using System.Net;
 using Agents.Grains.Agent;
+using Agents.Grains.Conversations;
 using Agents.Grains.Hosting;
 using Agents.Grains.Storage;
 using Agents.Silo.Observability;
 using Agents.Silo.Postgres;
+using Agents.Silo.Streaming;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,6 +13,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using Orleans.Storage;
 
 namespace Agents.Silo;
 
@@ -46,7 +49,9 @@ public static partial class AgentSiloExtensions
             {
                 // SQLite is no Orleans clustering or reminder provider: one node, in-memory providers; the event log is the durability.
                 silo.UseLocalhostClustering(orleans.SiloPort, orleans.GatewayPort, serviceId: orleans.ServiceId, clusterId: orleans.ClusterId);
-                silo.AddMemoryGrainStorage(AgentNames.PubSubStore);
+                silo.Services.AddSingleton<SingleNodePubSubStore>();
+                silo.Services.AddSingleton<IStreamPublishListener>(sp => sp.GetRequiredService<SingleNodePubSubStore>());
+                silo.Services.AddKeyedSingleton<IGrainStorage>(AgentNames.PubSubStore, (sp, _) => sp.GetRequiredService<SingleNodePubSubStore>());
             }
             else
             {
@@ -77,7 +82,11 @@ public static partial class AgentSiloExtensions
 
             silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
             {
-                streams.ConfigurePullingAgent(agent => agent.Configure(o => o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod));
+                streams.ConfigurePullingAgent(agent => agent.Configure(o =>
+                {
+                    o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod;
+                    o.StreamInactivityPeriod = orleans.StreamInactivityPeriod;
+                }));
                 streams.ConfigureCacheEviction(eviction => eviction.Configure(o =>
                 {
                     o.DataMaxAgeInCache = orleans.StreamCacheAge;

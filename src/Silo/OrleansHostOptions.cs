@@ -62,6 +62,13 @@ public sealed class OrleansHostOptions
     public TimeSpan StreamCacheAge { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
+    /// How long a pulling agent remembers a conversation stream that carries no events (its subscribers, and on a
+    /// single node the stream's pub-sub entry, see SingleNodePubSubStore). Orleans remembers one for 30 minutes, which
+    /// under load is a lot of conversations; the cost of forgetting is one pub-sub call on the stream's next event.
+    /// </summary>
+    public TimeSpan StreamInactivityPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
     /// How long a conversation nobody calls stays activated (holding its state and chat history in memory) before
     /// Orleans collects it; a running conversation keeps itself alive. Orleans' minimum is one minute.
     /// </summary>

@@ -11,7 +11,8 @@ namespace Agents.Api.Streaming;
 /// Each watcher has its own bounded buffer, written without waiting: a slow client never slows the stream
 /// callback (nor so the grain); it overflows its buffer and is ended instead.
 /// </summary>
-public sealed partial class ConversationFeeds(IClusterClient client, IOptions<GatewayOptions> options, ILogger<ConversationFeeds> logger)
+public sealed partial class ConversationFeeds(
+    IClusterClient client, StreamHandleCache handles, IOptions<GatewayOptions> options, ILogger<ConversationFeeds> logger)
     : IHostedService
 {
     private readonly Lock _lock = new();
@@ -156,6 +157,20 @@ public sealed partial class ConversationFeeds(IClusterClient client, IOptions<Ga
         }
     }
 
+    /// <summary>The feed's subscription is undone (or was never made): unless a newer feed took over its stream, Orleans can let go of the stream's handle.</summary>
+    internal void Closed(ConversationFeed feed)
+    {
+        lock (_lock)
+        {
+            if (_feeds.ContainsKey(feed.ConversationId))
+            {
+                return;
+            }
+        }
+
+        handles.Forget(feed.StreamId);
+    }
+
     private bool Detach(ConversationFeed feed)
     {
         if (_feeds.TryGetValue(feed.ConversationId, out var current) && current == feed && (feed.IsEmpty || feed.IsFaulted))
@@ -201,6 +216,8 @@ public sealed class ConversationFeed : IAsyncObserver<EventEnvelope[]>
 
     public string ConversationId { get; }
 
+    internal StreamId StreamId => StreamId.Create(AgentNames.ConversationStreamNamespace, ConversationId);
+
     internal Task Subscribed => _subscription.Task;
 
     internal bool IsEmpty => _watchers.Length == 0;
@@ -233,8 +250,7 @@ public sealed class ConversationFeed : IAsyncObserver<EventEnvelope[]>
     {
         try
         {
-            var stream = client.GetStreamProvider(AgentNames.StreamProvider)
-                .GetStream<EventEnvelope[]>(StreamId.Create(AgentNames.ConversationStreamNamespace, ConversationId));
+            var stream = client.GetStreamProvider(AgentNames.StreamProvider).GetStream<EventEnvelope[]>(StreamId);
             _subscription.TrySetResult(await stream.SubscribeAsync(this));
             _owner.LogSubscribed(ConversationId);
         }
@@ -262,6 +278,8 @@ public sealed class ConversationFeed : IAsyncObserver<EventEnvelope[]>
         {
             // Never subscribed: nothing to undo.
         }
+
+        _owner.Closed(this);
     }
 
     internal void EndWatchers(Exception? error)

@@ -31,6 +31,7 @@ internal sealed partial class ConversationGrain(
     IOptions<AgentOptions> agentOptions,
     IOptions<LlmOptions> llmOptions,
     TimeProvider time,
+    IEnumerable<IStreamPublishListener> publishListeners,
     ILogger<ConversationGrain> logger) : Grain, IConversationGrain, IRemindable
 {
     private const string ResumeReminder = "resume";
@@ -43,6 +44,7 @@ internal sealed partial class ConversationGrain(
 
     private readonly AgentOptions _options = agentOptions.Value;
     private readonly LlmOptions _llm = llmOptions.Value;
+    private readonly IStreamPublishListener[] _publishListeners = [.. publishListeners];
     private readonly Queue<(Task Durable, EventEnvelope[] Events)> _unpublished = new();
     private ConversationState _state = new();
     private bool _exists;
@@ -933,6 +935,11 @@ internal sealed partial class ConversationGrain(
         {
             try
             {
+                foreach (var listener in _publishListeners)
+                {
+                    listener.Publishing(_stream!.StreamId);
+                }
+
                 await _stream!.OnNextAsync(events);
                 return;
             }
