@@ -91,6 +91,9 @@ public static partial class AgentSiloExtensions
                 {
                     o.DataMaxAgeInCache = orleans.StreamCacheAge;
                     o.DataMinTimeInCache = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(10).Ticks, orleans.StreamCacheAge.Ticks));
+                    // What the cache remembers of a stream whose messages it dropped (their last sequence token); Orleans
+                    // keeps it 10 minutes, holding an entry for every conversation that spoke in that time.
+                    o.MetadataMinTimeInCache = orleans.StreamCacheAge * 2;
                 }));
             });
             silo.AddStartupTask<ResumeUnfinishedRuns>();

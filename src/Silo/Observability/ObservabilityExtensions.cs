@@ -63,8 +63,10 @@ public static class ObservabilityExtensions
             })
             .WithMetrics(metrics =>
             {
+                // Created here: the gauge exists once its static class is touched.
+                _ = ProcessTelemetry.LiveHeap;
                 metrics
-                    .AddMeter(AgentTelemetry.Name, GatewayMeterName, OrleansMeterName, "System.Runtime")
+                    .AddMeter(AgentTelemetry.Name, GatewayMeterName, OrleansMeterName, "System.Runtime", ProcessTelemetry.Name)
                     .AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation();
                 if (options.Prometheus)
