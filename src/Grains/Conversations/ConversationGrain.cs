@@ -45,11 +45,15 @@ internal sealed partial class ConversationGrain(
     private readonly AgentOptions _options = agentOptions.Value;
     private readonly LlmOptions _llm = llmOptions.Value;
     private readonly IStreamPublishListener[] _publishListeners = [.. publishListeners];
-    private readonly Queue<(Task Durable, EventEnvelope[] Events)> _unpublished = new();
+    private readonly Queue<(Task Durable, EventEnvelope[] Events, ConversationInfo Info)> _unpublished = new();
     private ConversationState _state = new();
     private bool _exists;
     private IAsyncStream<EventEnvelope[]>? _stream;
     private long _durableSeq;
+
+    // What callers are told (status, last seq): the state as of the last durable event, never ahead of the log.
+    private ConversationInfo? _durableInfo;
+    private ConversationInfo? _appendedInfo;
     private long _snapshotSeq;
     private Task _lastAppend = Task.CompletedTask;
     private Task _publisher = Task.CompletedTask;
@@ -79,6 +83,7 @@ internal sealed partial class ConversationGrain(
         _exists = true;
         _state = await LoadStateAsync(row, cancellationToken);
         _durableSeq = _state.LastSeq;
+        _durableInfo = CurrentInfo();
         if (_state.ActiveRun is { IsWaiting: false })
         {
             // The activation that ran this run is gone (a crash, a restart, a failover): pick it up.
@@ -827,6 +832,8 @@ internal sealed partial class ConversationGrain(
             throw new LogFullException();
         }
 
+        var info = _appendedInfo!;
+
         var durable = _lastAppend;
         try
         {
@@ -839,7 +846,7 @@ internal sealed partial class ConversationGrain(
             throw;
         }
 
-        _durableSeq = Math.Max(_durableSeq, envelopes[^1].Seq);
+        MarkDurable(info);
         return envelopes;
     }
 
@@ -889,7 +896,8 @@ internal sealed partial class ConversationGrain(
         var transcript = terminal ? Transcripts.BuildLastRun(_state) : null;
         var durable = writer.AppendAsync(new AppendBatch(Id, envelopes, ToRecord(), snapshot, transcript));
         _lastAppend = durable;
-        _unpublished.Enqueue((durable, envelopes));
+        _appendedInfo = CurrentInfo();
+        _unpublished.Enqueue((durable, envelopes, _appendedInfo));
         if (_publisher.IsCompleted)
         {
             _publisher = PublishAsync();
@@ -913,15 +921,15 @@ internal sealed partial class ConversationGrain(
             }
 
             _unpublished.Dequeue();
-            var events = next.Events;
+            var (events, info) = (next.Events, next.Info);
             // Whatever else became durable meanwhile goes out in the same message.
             while (_unpublished.TryPeek(out var more) && more.Durable.IsCompletedSuccessfully)
             {
                 _unpublished.Dequeue();
-                events = [.. events, .. more.Events];
+                (events, info) = ([.. events, .. more.Events], more.Info);
             }
 
-            _durableSeq = Math.Max(_durableSeq, events[^1].Seq);
+            MarkDurable(info);
             await PublishWithRetryAsync(events);
         }
     }
@@ -1073,8 +1081,21 @@ internal sealed partial class ConversationGrain(
     private ConversationRecord ToRecord() =>
         new(Id, _state.Owner, _state.Title, _state.Status, _state.CreatedAt, _state.UpdatedAt, _state.LastSeq, _state.LastRunOutcome);
 
+    /// <summary>The conversation as of its last durable event: a status is never shown before its event is stored.</summary>
     private ConversationInfo Info() =>
-        new(Id, _state.Title, _state.Status, _state.CreatedAt, _state.UpdatedAt, _durableSeq, _state.LastRunOutcome);
+        _durableSeq >= _state.LastSeq ? CurrentInfo() : _durableInfo ?? CurrentInfo() with { Status = ConversationStatus.Idle, LastSeq = _durableSeq };
+
+    private ConversationInfo CurrentInfo() =>
+        new(Id, _state.Title, _state.Status, _state.CreatedAt, _state.UpdatedAt, _state.LastSeq, _state.LastRunOutcome);
+
+    private void MarkDurable(ConversationInfo info)
+    {
+        if (info.LastSeq > _durableSeq)
+        {
+            _durableSeq = info.LastSeq;
+            _durableInfo = info;
+        }
+    }
 
     private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
 
