@@ -28,16 +28,30 @@ public sealed class DatabaseOutageTests
         await store.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
 
         long storedWhileLocked = 0;
+        long storedBefore = 0;
+        var shown = new List<ConversationInfo>();
         await HoldWriteLockAsync(directory, TimeSpan.FromSeconds(2), async locked =>
         {
-            var before = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count;
-            await locked;
-            storedWhileLocked = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count - before;
+            storedBefore = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count;
+            // The run goes on in memory meanwhile, to its end (~25 tokens at 20/s): none of it may be shown.
+            while (!locked.IsCompleted)
+            {
+                shown.Add(await grain.GetInfoAsync("alice", Ct));
+                await Task.Delay(50, Ct);
+            }
+
+            storedWhileLocked = (await store.ReadEventsAsync(id, 0, 1_000, Ct)).Count - storedBefore;
         });
 
         var events = await store.WaitForEndAsync(id);
 
         Assert.Equal(0, storedWhileLocked);
+        Assert.NotEmpty(shown);
+        Assert.All(shown, info =>
+        {
+            Assert.Equal(ConversationStatus.Running, info.Status);
+            Assert.True(info.LastSeq <= storedBefore, $"seq {info.LastSeq} shown while {storedBefore} were stored");
+        });
         LogInvariants.AssertHold(events);
         Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
         Assert.DoesNotContain(events, e => e.Type is EventTypes.RunResumed or EventTypes.MessageInterrupted);
