@@ -152,24 +152,18 @@ public sealed class ObservabilityTests(ApiFixture api)
     [Fact]
     public async Task OrleansDashboard_WhenEnabled_IsServedOnItsPath_ToLocalRequests()
     {
-        var directory = TestEnvironment.NewTempDirectory();
-        var settings = TestApp.SingleNode(Path.Combine(directory, "agents.db"));
-        settings["Observability:Dashboard:Enabled"] = "true";
-        settings["Observability:Dashboard:Path"] = "/ops/orleans";
-        await using var app = TestApp.Build(settings);
-        await app.StartAsync(Ct);
-        try
+        var settings = new Dictionary<string, string?>
+        {
+            ["Observability:Dashboard:Enabled"] = "true",
+            ["Observability:Dashboard:Path"] = "/ops/orleans",
+        };
+        await TestApp.RunSingleNodeAsync(settings, async app =>
         {
             using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()), Timeout = TimeSpan.FromSeconds(30) };
             using var page = await http.GetAsync("/ops/orleans/", Ct);
             Assert.Equal(HttpStatusCode.OK, page.StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/dashboard/", Ct)).StatusCode);
-        }
-        finally
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await app.StopAsync(timeout.Token);
-        }
+        }, Ct);
     }
 
     private static List<Activity> Ancestors(Activity span, List<Activity> trace)

@@ -45,14 +45,13 @@ public sealed class StreamResourceTests(ApiFixture api)
     [Fact]
     public async Task AQuietUnwatchedStream_LeavesThePubSubStore_AndItsNextWatcherStillHearsEveryEventLive()
     {
-        var directory = TestEnvironment.NewTempDirectory();
-        var settings = TestApp.SingleNode(Path.Combine(directory, "agents.db"));
-        settings["Llm:DemoTokensPerSecond"] = "500";
-        // The agents forget a stream after 1 s without events, so the store may forget it after 2 s.
-        settings["Orleans:StreamInactivityPeriod"] = "00:00:01";
-        await using var app = TestApp.Build(settings);
-        await app.StartAsync(Ct);
-        try
+        var settings = new Dictionary<string, string?>
+        {
+            ["Llm:DemoTokensPerSecond"] = "500",
+            // The agents forget a stream after 1 s without events, so the store may forget it after 2 s.
+            ["Orleans:StreamInactivityPeriod"] = "00:00:01",
+        };
+        await TestApp.RunSingleNodeAsync(settings, async app =>
         {
             var client = app.Services.GetRequiredService<IClusterClient>();
             var feeds = app.Services.GetRequiredService<ConversationFeeds>();
@@ -84,11 +83,7 @@ public sealed class StreamResourceTests(ApiFixture api)
             await client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, Ct);
             await grain.SendMessageAsync(User, new SendMessage("and again"), Ct);
             await ReadRunAsync(second, lastSeq);
-        }
-        finally
-        {
-            await app.StopAsync(CancellationToken.None);
-        }
+        }, Ct);
     }
 
     private static int Cached(StreamHandleCache handles, IEnumerable<string> ids) =>

@@ -30,6 +30,31 @@ internal static class TestApp
             });
 
     /// <summary>
+    /// A single node of its own (a new SQLite file, free ports) with <paramref name="settings"/> on top, started for
+    /// <paramref name="test"/> and stopped after it, however it ends.
+    /// </summary>
+    public static async Task RunSingleNodeAsync(IReadOnlyDictionary<string, string?> settings, Func<WebApplication, Task> test, CancellationToken cancellationToken)
+    {
+        var all = SingleNode(Path.Combine(TestEnvironment.NewTempDirectory(), "agents.db"));
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+
+        await using var app = Build(all);
+        await app.StartAsync(cancellationToken);
+        try
+        {
+            await test(app);
+        }
+        finally
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await app.StopAsync(timeout.Token);
+        }
+    }
+
+    /// <summary>
     /// Limits no ordinary test reaches (tests run many conversations as one user, fast); a test about the limits
     /// sets its own in <c>settings</c>, which win.
     /// </summary>
