@@ -352,28 +352,14 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
             // Written without a watcher (R1 measures reading it back): started, then polled until the run has ended.
             await using var hub = await writer.ConnectHubAsync(cancellationToken);
             var reply = FakeReply.Stream().StampedText(chunks, TimeSpan.Zero);
-            var written = await hub.InvokeAsync<ConversationInfo>(
-                "CreateConversation", new CreateConversation(Text: $"{model.NewScript().Then(reply).Marker} A long answer."), cancellationToken);
-            conversationId = written.Id;
-            while (written.Status != ConversationStatus.Idle)
-            {
-                await Task.Delay(100, cancellationToken);
-                written = await hub.InvokeAsync<ConversationInfo>("GetConversation", conversationId, cancellationToken);
-            }
-
-            lastSeq = written.LastSeq;
+            var written = await RunToEndAsync(hub, $"{model.NewScript().Then(reply).Marker} A long answer.", cancellationToken);
+            (conversationId, lastSeq) = (written.Id, written.LastSeq);
         }
 
         await using var reader = await StartSingleNodeAsync("replay", directory, noMerging, cancellationToken);
         await using var connection = await reader.ConnectHubAsync(cancellationToken);
         // The process warmed up on a small conversation first (JIT, pools): what is measured is that conversation's activation.
-        var small = await connection.InvokeAsync<ConversationInfo>(
-            "CreateConversation", new CreateConversation(Text: $"{model.NewScript().Then(FakeReply.Stream().StampedText(5, TimeSpan.Zero)).Marker} Hi."), cancellationToken);
-        while (small.Status != ConversationStatus.Idle)
-        {
-            await Task.Delay(50, cancellationToken);
-            small = await connection.InvokeAsync<ConversationInfo>("GetConversation", small.Id, cancellationToken);
-        }
+        var small = await RunToEndAsync(connection, $"{model.NewScript().Then(FakeReply.Stream().StampedText(5, TimeSpan.Zero)).Marker} Hi.", cancellationToken);
 
         await ReplayOnceAsync(connection, small.Id, small.LastSeq, cancellationToken);
         var activation = Stopwatch.StartNew();
@@ -410,6 +396,19 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
             new($"R1.replay.warm", $"R1 the same again (pages in the database's cache)", warm.TotalMilliseconds, "ms", null, null, verified),
             new($"R1.store", $"R1 of which reading the {lastSeq:N0} events from the SQLite file (the store alone, 1,000 a page)", storeRead.Elapsed.TotalMilliseconds, "ms", null, null, verified),
         ];
+    }
+
+    /// <summary>Starts a conversation with <paramref name="prompt"/> and, without watching it, polls until its run has ended.</summary>
+    private static async Task<ConversationInfo> RunToEndAsync(HubConnection hub, string prompt, CancellationToken cancellationToken)
+    {
+        var info = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Text: prompt), cancellationToken);
+        while (info.Status != ConversationStatus.Idle)
+        {
+            await Task.Delay(50, cancellationToken);
+            info = await hub.InvokeAsync<ConversationInfo>("GetConversation", info.Id, cancellationToken);
+        }
+
+        return info;
     }
 
     private static async Task<(TimeSpan Elapsed, string? Error)> ReplayOnceAsync(HubConnection connection, string conversationId, long lastSeq, CancellationToken cancellationToken)

@@ -212,11 +212,12 @@ public sealed class ConversationFeed : IAsyncObserver<EventEnvelope[]>
     {
         _owner = owner;
         ConversationId = conversationId;
+        StreamId = StreamId.Create(AgentNames.ConversationStreamNamespace, conversationId);
     }
 
     public string ConversationId { get; }
 
-    internal StreamId StreamId => StreamId.Create(AgentNames.ConversationStreamNamespace, ConversationId);
+    internal StreamId StreamId { get; }
 
     internal Task Subscribed => _subscription.Task;
 

@@ -37,9 +37,6 @@ public sealed partial class StreamHandleCache
     /// <summary>Whether the cache was found, so that <see cref="Forget"/> does something.</summary>
     public bool IsAvailable => _handles is not null;
 
-    /// <summary>Handles cached right now (-1 when the cache was not found).</summary>
-    public int Count => _handles?.Count ?? -1;
-
     /// <summary>Whether a handle of the stream is cached.</summary>
     public bool Contains(StreamId stream) => _handles?.ContainsKey(Key(stream)) ?? false;
 

@@ -49,11 +49,9 @@ internal sealed partial class ConversationGrain(
     private ConversationState _state = new();
     private bool _exists;
     private IAsyncStream<EventEnvelope[]>? _stream;
-    private long _durableSeq;
 
-    // What callers are told (status, last seq): the state as of the last durable event, never ahead of the log.
-    private ConversationInfo? _durableInfo;
-    private ConversationInfo? _appendedInfo;
+    // The conversation as of its last durable event: what callers are told (status, last seq), never ahead of the log.
+    private ConversationInfo _durable = null!;
     private long _snapshotSeq;
     private Task _lastAppend = Task.CompletedTask;
     private Task _publisher = Task.CompletedTask;
@@ -73,6 +71,7 @@ internal sealed partial class ConversationGrain(
         _stream = this.GetStreamProvider(AgentNames.StreamProvider)
             .GetStream<EventEnvelope[]>(StreamId.Create(AgentNames.ConversationStreamNamespace, Id));
         _state.Id = Id;
+        _durable = CurrentInfo();
 
         var row = await store.GetConversationAsync(Id, cancellationToken);
         if (row is null)
@@ -82,8 +81,7 @@ internal sealed partial class ConversationGrain(
 
         _exists = true;
         _state = await LoadStateAsync(row, cancellationToken);
-        _durableSeq = _state.LastSeq;
-        _durableInfo = CurrentInfo();
+        _durable = CurrentInfo();
         if (_state.ActiveRun is { IsWaiting: false })
         {
             // The activation that ran this run is gone (a crash, a restart, a failover): pick it up.
@@ -308,7 +306,7 @@ internal sealed partial class ConversationGrain(
         }
 
         var events = await store.ReadEventsAsync(Id, afterSeq, limit, cancellationToken);
-        var lastSeq = Math.Max(_durableSeq, events.Count > 0 ? events[^1].Seq : 0);
+        var lastSeq = Math.Max(_durable.LastSeq, events.Count > 0 ? events[^1].Seq : 0);
         return new EventPage(events, lastSeq);
     }
 
@@ -832,7 +830,8 @@ internal sealed partial class ConversationGrain(
             throw new LogFullException();
         }
 
-        var info = _appendedInfo!;
+        // As Append left it: nothing ran in between.
+        var info = CurrentInfo();
 
         var durable = _lastAppend;
         try
@@ -896,8 +895,7 @@ internal sealed partial class ConversationGrain(
         var transcript = terminal ? Transcripts.BuildLastRun(_state) : null;
         var durable = writer.AppendAsync(new AppendBatch(Id, envelopes, ToRecord(), snapshot, transcript));
         _lastAppend = durable;
-        _appendedInfo = CurrentInfo();
-        _unpublished.Enqueue((durable, envelopes, _appendedInfo));
+        _unpublished.Enqueue((durable, envelopes, CurrentInfo()));
         if (_publisher.IsCompleted)
         {
             _publisher = PublishAsync();
@@ -1083,17 +1081,16 @@ internal sealed partial class ConversationGrain(
 
     /// <summary>The conversation as of its last durable event: a status is never shown before its event is stored.</summary>
     private ConversationInfo Info() =>
-        _durableSeq >= _state.LastSeq ? CurrentInfo() : _durableInfo ?? CurrentInfo() with { Status = ConversationStatus.Idle, LastSeq = _durableSeq };
+        _durable.LastSeq >= _state.LastSeq ? CurrentInfo() : _durable;
 
     private ConversationInfo CurrentInfo() =>
         new(Id, _state.Title, _state.Status, _state.CreatedAt, _state.UpdatedAt, _state.LastSeq, _state.LastRunOutcome);
 
     private void MarkDurable(ConversationInfo info)
     {
-        if (info.LastSeq > _durableSeq)
+        if (info.LastSeq > _durable.LastSeq)
         {
-            _durableSeq = info.LastSeq;
-            _durableInfo = info;
+            _durable = info;
         }
     }
 

@@ -43,18 +43,6 @@ public sealed partial class SingleNodePubSubStore : IGrainStorage, IStreamPublis
         _sweeper = time.CreateTimer(_ => Sweep(), null, period, period);
     }
 
-    /// <summary>Streams with an entry right now.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _entries.Count;
-            }
-        }
-    }
-
     /// <summary>Whether the stream has an entry right now.</summary>
     public bool Holds(StreamId stream)
     {
