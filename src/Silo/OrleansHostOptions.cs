@@ -52,6 +52,7 @@ public sealed class OrleansHostOptions
     /// (100 ms) is added to every event's trip to a watcher at rest; each agent polls an in-memory queue, so a short
     /// period costs little CPU (see docs/benchmarks.md).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
     public TimeSpan StreamPollPeriod { get; set; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>
@@ -59,6 +60,7 @@ public sealed class OrleansHostOptions
     /// rewinding consumers, which we never do: a watcher that missed something reads the store), so under steady load
     /// the cache alone grew the heap by ~45 MB a minute in the soak.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan StreamCacheAge { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
@@ -66,12 +68,14 @@ public sealed class OrleansHostOptions
     /// single node the stream's pub-sub entry, see SingleNodePubSubStore). Orleans remembers one for 30 minutes, which
     /// under load is a lot of conversations; the cost of forgetting is one pub-sub call on the stream's next event.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan StreamInactivityPeriod { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// How long a conversation nobody calls stays activated (holding its state and chat history in memory) before
     /// Orleans collects it; a running conversation keeps itself alive. Orleans' minimum is one minute.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan IdleCollectionAge { get; set; } = TimeSpan.FromMinutes(15);
 }
 

@@ -26,6 +26,7 @@ public sealed class GatewayOptions
     /// conversations resume elsewhere within seconds, but Orleans' stream can take longer to deliver again; the
     /// store shows the resumed run sooner. A streaming run is never quiet this long, so it costs no reads.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan ActiveResyncInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest silence on an SSE response before a <c>: heartbeat</c> comment (the contract says at most 15 s).</summary>
