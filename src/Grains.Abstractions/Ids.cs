@@ -47,6 +47,23 @@ public static class Ids
         return true;
     }
 
+    /// <summary>Returns <paramref name="id"/> when <see cref="IsValid"/>; otherwise refuses it as <c>invalid_argument</c>.</summary>
+    /// <param name="id">The id to check.</param>
+    /// <param name="name">What the id is called in the refusal (<c>conversationId</c>, <c>requestId</c>).</param>
+    /// <exception cref="ConversationException">The id is malformed.</exception>
+    public static string Require([System.Diagnostics.CodeAnalysis.NotNull] string? id, string name)
+    {
+        if (!IsValid(id) || id is null)
+        {
+            throw ConversationException.InvalidArgument(Malformed(name));
+        }
+
+        return id;
+    }
+
+    /// <summary>The refusal's explanation for a malformed id called <paramref name="name"/>.</summary>
+    public static string Malformed(string name) => $"{name} must be 1-{MaxLength} characters of [A-Za-z0-9_-]";
+
     private static string New(string prefix)
     {
         // 48 bits of milliseconds then 80 random bits, Crockford base32 (a ULID body).

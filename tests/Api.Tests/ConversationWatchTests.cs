@@ -119,7 +119,7 @@ public sealed class ConversationWatchTests(ApiFixture api)
         public Task<EventPage> GetEventsAsync(string userId, long afterSeq, int limit, CancellationToken cancellationToken = default)
         {
             Assert.Equal(User, userId);
-            Assert.InRange(limit, 1, ConversationWatch.PageSize);
+            Assert.InRange(limit, 1, ContractLimits.MaxEventsPage);
             lock (_lock)
             {
                 return Task.FromResult(new EventPage([.. _events.Where(e => e.Seq > afterSeq).Take(limit)], _events.Count));

@@ -117,7 +117,7 @@ public static class ConversationsApi
     {
         if (context.HttpContext.Request.RouteValues.TryGetValue("id", out var id) && !Ids.IsValid(id as string))
         {
-            return ConversationProblems.Result(ErrorCodes.InvalidArgument, "conversation id must be 1-64 characters of [A-Za-z0-9_-]");
+            return ConversationProblems.Result(ErrorCodes.InvalidArgument, Ids.Malformed("conversation id"));
         }
 
         try

@@ -64,9 +64,9 @@ public sealed class ConversationGateway(
     public Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int? limit, CancellationToken cancellationToken)
     {
         var max = options.Value.ListLimit;
-        if (limit is < 1 || limit > 500)
+        if (limit is < 1 or > ContractLimits.MaxListPage)
         {
-            throw ConversationException.InvalidArgument("limit must be between 1 and 500");
+            throw ConversationException.InvalidArgument($"limit must be between 1 and {ContractLimits.MaxListPage}");
         }
 
         return grains.GetGrain<IConversationDirectoryGrain>(0).ListAsync(userId, limit ?? max, cancellationToken);
@@ -76,9 +76,9 @@ public sealed class ConversationGateway(
     {
         RequireId(conversationId);
         RequireCursor(afterSeq);
-        if (limit is < 1 or > ConversationWatch.PageSize)
+        if (limit is < 1 or > ContractLimits.MaxEventsPage)
         {
-            throw ConversationException.InvalidArgument($"limit must be between 1 and {ConversationWatch.PageSize}");
+            throw ConversationException.InvalidArgument($"limit must be between 1 and {ContractLimits.MaxEventsPage}");
         }
 
         return Grain(conversationId).GetEventsAsync(userId, afterSeq, limit, cancellationToken);
@@ -99,13 +99,7 @@ public sealed class ConversationGateway(
     }
 
     /// <summary>Malformed ids are refused here, before any grain is touched.</summary>
-    public static void RequireId(string? conversationId)
-    {
-        if (!Ids.IsValid(conversationId))
-        {
-            throw ConversationException.InvalidArgument("conversationId must be 1-64 characters of [A-Za-z0-9_-]");
-        }
-    }
+    public static void RequireId(string? conversationId) => Ids.Require(conversationId, "conversationId");
 
     private static void RequireCursor(long afterSeq)
     {

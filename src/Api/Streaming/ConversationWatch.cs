@@ -18,11 +18,10 @@ namespace Agents.Api.Streaming;
 /// </summary>
 public sealed class ConversationWatch : IDisposable
 {
-    /// <summary>The most events one read of the store asks for (the grain's limit).</summary>
-    public const int PageSize = 1_000;
-
     /// <summary>How long a read of the store is retried while the grain's silo is unreachable.</summary>
     private static readonly TimeSpan FailoverPatience = TimeSpan.FromSeconds(20);
+
+    private static readonly Backoff FailoverBackoff = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
 
     private readonly IConversationGrain _grain;
     private readonly string _userId;
@@ -155,7 +154,7 @@ public sealed class ConversationWatch : IDisposable
     {
         while (_last < upTo)
         {
-            var limit = (int)Math.Min(PageSize, upTo - _last);
+            var limit = (int)Math.Min(ContractLimits.MaxEventsPage, upTo - _last);
             var page = await ReadPageAsync(limit, cancellationToken);
             foreach (var stored in page.Events)
             {
@@ -182,9 +181,8 @@ public sealed class ConversationWatch : IDisposable
     /// </summary>
     private async Task<EventPage> ReadPageAsync(int limit, CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(100);
         var waited = TimeSpan.Zero;
-        while (true)
+        for (var attempt = 1; ; attempt++)
         {
             try
             {
@@ -192,9 +190,7 @@ public sealed class ConversationWatch : IDisposable
             }
             catch (Exception ex) when (ex is OrleansException or TimeoutException && waited < FailoverPatience && !cancellationToken.IsCancellationRequested)
             {
-                await Task.Delay(delay, cancellationToken);
-                waited += delay;
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+                waited += await FailoverBackoff.WaitAsync(attempt, TimeProvider.System, cancellationToken);
             }
         }
     }

@@ -37,6 +37,6 @@ public sealed class GatewayOptions
     public long MaxHubMessageBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>How many conversations <c>ListConversations</c> returns at most (newest first).</summary>
-    [Range(1, 500)]
+    [Range(1, ContractLimits.MaxListPage)]
     public int ListLimit { get; set; } = 200;
 }

@@ -7,11 +7,10 @@ namespace Agents.Grains.Conversations;
 [StatelessWorker]
 internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, IConversationDirectoryGrain
 {
-    private const int MaxList = 500;
 
     public async Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int limit, CancellationToken cancellationToken = default)
     {
-        var rows = await store.ListConversationsAsync(userId, Math.Clamp(limit, 1, MaxList), cancellationToken);
+        var rows = await store.ListConversationsAsync(userId, Math.Clamp(limit, 1, ContractLimits.MaxListPage), cancellationToken);
         return rows.Select(r => r.ToInfo()).ToList();
     }
 

@@ -81,11 +81,13 @@ public sealed partial class EventLogWriter : BackgroundService
         await base.StopAsync(cancellationToken);
     }
 
+    // Without jitter: the one writer of this process retries alone, and the budget check needs the delay it will wait.
+    private static readonly Backoff CommitBackoff = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(2), Jitter: false);
+
     private async Task CommitAsync(List<PendingAppend> batch, int events)
     {
         var stopwatch = Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(50);
-        while (true)
+        for (var attempt = 1; ; attempt++)
         {
             try
             {
@@ -113,12 +115,12 @@ public sealed partial class EventLogWriter : BackgroundService
 
                 return;
             }
-            catch (Exception ex) when (!_store.IsDuplicate(ex) && stopwatch.Elapsed + delay < _options.CommitRetryBudget)
+            catch (Exception ex) when (!_store.IsDuplicate(ex) && stopwatch.Elapsed + CommitBackoff.DelayAfter(attempt) < _options.CommitRetryBudget)
             {
                 Interlocked.CompareExchange(ref _failingSince, Stopwatch.GetTimestamp(), 0);
+                var delay = CommitBackoff.DelayAfter(attempt);
                 LogCommitRetry(ex, batch.Count, delay);
                 await Task.Delay(delay);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
             }
             catch (Exception ex)
             {
