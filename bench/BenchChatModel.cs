@@ -43,7 +43,7 @@ internal sealed class BenchChatModel : IChatCompletionService
         }
 
         yield return new StreamingChatMessageContent(AuthorRole.Assistant, null,
-            metadata: new Dictionary<string, object?> { [DemoChatCompletionService.UsageMetadataKey] = new TokenUsage(chatHistory.Count * 20, tokens) });
+            metadata: new Dictionary<string, object?> { [ChunkMetadata.Usage] = new TokenUsage(chatHistory.Count * 20, tokens) });
     }
 
     // About four characters a token, as English text is for common tokenizers.

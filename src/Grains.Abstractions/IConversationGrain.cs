@@ -58,8 +58,8 @@ public interface IConversationDirectoryGrain : IGrainWithIntegerKey
     [Alias("List")]
     Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary>The stored transcript (JSON) of a conversation's finished runs (none yet: no runs).</summary>
+    /// <summary>The stored transcript (JSON) of a conversation's finished runs; one with no runs while none has finished.</summary>
     /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation or another user's.</exception>
     [Alias("GetTranscript")]
-    Task<string?> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default);
+    Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default);
 }

@@ -104,8 +104,6 @@ public static class ConversationsApi
         string id, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken)
     {
         var json = await conversations.GetTranscriptAsync(user.UserId(), id, cancellationToken);
-        // No run has finished yet: an empty transcript rather than a 404 for a conversation that exists.
-        json ??= System.Text.Json.JsonSerializer.Serialize(new { conversationId = id, runs = Array.Empty<object>() });
         return TypedResults.Content(json, "application/json");
     }
 

@@ -75,17 +75,13 @@ public sealed class ConversationGateway(
     public Task<EventPage> GetEventsAsync(string userId, string conversationId, long afterSeq, int limit, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        RequireCursor(afterSeq);
-        if (limit is < 1 or > ContractLimits.MaxEventsPage)
-        {
-            throw ConversationException.InvalidArgument($"limit must be between 1 and {ContractLimits.MaxEventsPage}");
-        }
+        ContractLimits.RequireEventsPage(afterSeq, limit);
 
         return Grain(conversationId).GetEventsAsync(userId, afterSeq, limit, cancellationToken);
     }
 
-    /// <summary>The transcript JSON, or null while no run has finished.</summary>
-    public Task<string?> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken)
+    /// <summary>The transcript JSON (with no runs while none has finished).</summary>
+    public Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
         return grains.GetGrain<IConversationDirectoryGrain>(0).GetTranscriptAsync(userId, conversationId, cancellationToken);
@@ -94,20 +90,12 @@ public sealed class ConversationGateway(
     public Task<ConversationWatch> WatchAsync(string userId, string conversationId, long afterSeq, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        RequireCursor(afterSeq);
+        ContractLimits.RequireCursor(afterSeq);
         return ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value, cancellationToken);
     }
 
     /// <summary>Malformed ids are refused here, before any grain is touched.</summary>
     public static void RequireId(string? conversationId) => Ids.Require(conversationId, "conversationId");
-
-    private static void RequireCursor(long afterSeq)
-    {
-        if (afterSeq < 0)
-        {
-            throw ConversationException.InvalidArgument("afterSeq must not be negative");
-        }
-    }
 
     private IConversationGrain Grain(string conversationId) => grains.GetGrain<IConversationGrain>(conversationId);
 }

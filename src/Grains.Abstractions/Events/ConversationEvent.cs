@@ -47,10 +47,14 @@ public sealed record MessageDeltaStreamed(
 }
 
 /// <summary><c>message.assistant</c>: the complete assistant message, equal to its deltas concatenated.</summary>
+/// <param name="MessageId">The message.</param>
+/// <param name="Text">Its whole text.</param>
+/// <param name="Usage">The tokens of the model call that produced it, when the provider reported them.</param>
 [GenerateSerializer, Immutable, Alias("agents.AssistantMessageCompleted")]
 public sealed record AssistantMessageCompleted(
     [property: Id(0)] string MessageId,
-    [property: Id(1)] string Text) : ConversationEvent
+    [property: Id(1)] string Text,
+    [property: Id(2)] TokenUsage? Usage = null) : ConversationEvent, IModelCallUsage
 {
     /// <inheritdoc />
     [JsonIgnore]
@@ -60,10 +64,12 @@ public sealed record AssistantMessageCompleted(
 /// <summary><c>message.interrupted</c>: a streamed message that will never complete.</summary>
 /// <param name="MessageId">The message.</param>
 /// <param name="Reason">One of <see cref="InterruptReasons"/>.</param>
+/// <param name="Usage">The tokens of the failed model call, when the provider reported them before it failed.</param>
 [GenerateSerializer, Immutable, Alias("agents.MessageInterrupted")]
 public sealed record MessageInterrupted(
     [property: Id(0)] string MessageId,
-    [property: Id(1)] string Reason) : ConversationEvent
+    [property: Id(1)] string Reason,
+    [property: Id(2)] TokenUsage? Usage = null) : ConversationEvent, IModelCallUsage
 {
     /// <inheritdoc />
     [JsonIgnore]
@@ -83,11 +89,16 @@ public sealed record ProgressReported([property: Id(0)] string Text) : Conversat
 /// <param name="CallId">The call's id; tools receive it as an idempotency key.</param>
 /// <param name="Name">The tool's name as the model sees it (it may carry a plugin prefix).</param>
 /// <param name="Arguments">The arguments, a JSON object (raw JSON text).</param>
+/// <param name="Usage">
+/// On the first call of a response without text only: the tokens of the model call (otherwise they are on its
+/// <c>message.assistant</c>).
+/// </param>
 [GenerateSerializer, Immutable, Alias("agents.ToolCalled")]
 public sealed record ToolCalled(
     [property: Id(0)] string CallId,
     [property: Id(1)] string Name,
-    [property: Id(2), JsonConverter(typeof(RawJsonConverter))] string Arguments) : ConversationEvent
+    [property: Id(2), JsonConverter(typeof(RawJsonConverter))] string Arguments,
+    [property: Id(3)] TokenUsage? Usage = null) : ConversationEvent, IModelCallUsage
 {
     /// <inheritdoc />
     [JsonIgnore]
@@ -154,6 +165,7 @@ public sealed record RunResumed([property: Id(0)] string Reason) : ConversationE
 }
 
 /// <summary><c>run.completed</c>: the agent answered. Terminal.</summary>
+/// <param name="Usage">The sum of the usage of every model call of the run, restarts and retries included.</param>
 [GenerateSerializer, Immutable, Alias("agents.RunCompleted")]
 public sealed record RunCompleted([property: Id(0)] TokenUsage? Usage = null) : ConversationEvent
 {
@@ -163,8 +175,10 @@ public sealed record RunCompleted([property: Id(0)] TokenUsage? Usage = null) : 
 }
 
 /// <summary><c>run.failed</c>: the run ended with an error. Terminal.</summary>
+/// <param name="Error">Why.</param>
+/// <param name="Usage">The sum of the usage of the run's model calls, when any was reported.</param>
 [GenerateSerializer, Immutable, Alias("agents.RunFailed")]
-public sealed record RunFailed([property: Id(0)] ErrorInfo Error) : ConversationEvent
+public sealed record RunFailed([property: Id(0)] ErrorInfo Error, [property: Id(1)] TokenUsage? Usage = null) : ConversationEvent
 {
     /// <inheritdoc />
     [JsonIgnore]
@@ -172,8 +186,9 @@ public sealed record RunFailed([property: Id(0)] ErrorInfo Error) : Conversation
 }
 
 /// <summary><c>run.cancelled</c>: the user cancelled the run. Terminal.</summary>
+/// <param name="Usage">The sum of the usage of the run's model calls, when any was reported.</param>
 [GenerateSerializer, Immutable, Alias("agents.RunCancelled")]
-public sealed record RunCancelled : ConversationEvent
+public sealed record RunCancelled([property: Id(0)] TokenUsage? Usage = null) : ConversationEvent
 {
     /// <inheritdoc />
     [JsonIgnore]
@@ -195,6 +210,20 @@ public sealed record TokenUsage(
     /// <summary>The sum of two usages.</summary>
     public static TokenUsage operator +(TokenUsage left, TokenUsage right) =>
         new(left.InputTokens + right.InputTokens, left.OutputTokens + right.OutputTokens);
+
+    /// <summary>The sum of two usages either of which may be unknown; unknown only when both are.</summary>
+    public static TokenUsage? Sum(TokenUsage? left, TokenUsage? right) =>
+        left is null ? right : right is null ? left : left + right;
+}
+
+/// <summary>
+/// An event that closes one model call and may carry the tokens the provider reported for it. The usage of every call
+/// is in the log, so a run's total is a fold of it and survives restarts.
+/// </summary>
+public interface IModelCallUsage
+{
+    /// <summary>The call's tokens, when reported.</summary>
+    TokenUsage? Usage { get; }
 }
 
 /// <summary>Kinds of <c>input.requested</c>.</summary>

@@ -17,11 +17,6 @@ namespace Agents.Grains.Agent;
 /// </summary>
 public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, TimeProvider time) : IChatCompletionService
 {
-    /// <summary>Metadata key of a status line the model reports; the loop records it as <c>progress</c>.</summary>
-    public const string ProgressMetadataKey = "progress";
-
-    /// <summary>Metadata key of the token usage of a response (an <see cref="TokenUsage"/>).</summary>
-    public const string UsageMetadataKey = "Usage";
 
     private static readonly string[] DinnerWords = ["dinner", "restaurant", "table", "reservation", "eat out", "book a"];
 
@@ -53,7 +48,7 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
 
         if (turn.Progress is not null)
         {
-            yield return Chunk(null, new Dictionary<string, object?> { [ProgressMetadataKey] = turn.Progress });
+            yield return Chunk(null, new Dictionary<string, object?> { [ChunkMetadata.Progress] = turn.Progress });
         }
 
         var outputTokens = 0;
@@ -87,7 +82,7 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
             yield return update;
         }
 
-        yield return Chunk(null, new Dictionary<string, object?> { [UsageMetadataKey] = new TokenUsage(inputTokens, outputTokens) });
+        yield return Chunk(null, new Dictionary<string, object?> { [ChunkMetadata.Usage] = new TokenUsage(inputTokens, outputTokens) });
     }
 
     private static Turn Plan(string request, List<ChatMessageContent> sinceRequest, Kernel? kernel)

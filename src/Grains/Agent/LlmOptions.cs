@@ -7,9 +7,8 @@ public sealed class LlmOptions
 {
     public const string SectionName = "Llm";
 
-    /// <summary><c>Demo</c> (built in, offline; the default) or <c>OpenAI</c> (any OpenAI-compatible endpoint).</summary>
-    [Required]
-    public string Provider { get; set; } = "Demo";
+    /// <summary><see cref="ModelProvider.Demo"/> (built in, offline; the default) or <see cref="ModelProvider.OpenAI"/>.</summary>
+    public ModelProvider Provider { get; set; } = ModelProvider.Demo;
 
     /// <summary>For <c>OpenAI</c>: the API base, including <c>/v1</c>.</summary>
     public Uri? Endpoint { get; set; }
@@ -42,4 +41,17 @@ public sealed class LlmOptions
 
     /// <summary>For <c>Demo</c>: how long each demo tool takes, so a person sees the step happen.</summary>
     public TimeSpan DemoToolLatency { get; set; } = TimeSpan.FromMilliseconds(400);
+
+    /// <summary>The model's name in telemetry: <c>demo</c> for the built-in one.</summary>
+    public string ModelName => Provider == ModelProvider.Demo ? "demo" : Model ?? "";
+}
+
+/// <summary>Which chat service the agent talks to.</summary>
+public enum ModelProvider
+{
+    /// <summary>The built-in scripted model: offline, no key.</summary>
+    Demo,
+
+    /// <summary>Any OpenAI-compatible endpoint (OpenAI, Azure OpenAI's v1 endpoint, Ollama, vLLM) through SK's connector.</summary>
+    OpenAI,
 }

@@ -14,7 +14,7 @@ internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, ICo
         return rows.Select(r => r.ToInfo()).ToList();
     }
 
-    public async Task<string?> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default)
+    public async Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default)
     {
         var row = await store.GetConversationAsync(conversationId, cancellationToken);
         if (row is null || row.Owner != userId)

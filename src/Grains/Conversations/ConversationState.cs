@@ -62,6 +62,11 @@ public sealed class ConversationState
             CloseStep(run);
         }
 
+        if (run is not null && e.Data is IModelCallUsage { Usage: { } used })
+        {
+            run.Usage = TokenUsage.Sum(run.Usage, used);
+        }
+
         switch (e.Data)
         {
             case UserMessageSent m:
@@ -163,11 +168,11 @@ public sealed class ConversationState
                 break;
 
             case Events.RunFailed f when run is not null:
-                EndRun(run, RunOutcome.Failed, e.At, run.Usage, f.Error);
+                EndRun(run, RunOutcome.Failed, e.At, f.Usage ?? run.Usage, f.Error);
                 break;
 
-            case Events.RunCancelled when run is not null:
-                EndRun(run, RunOutcome.Cancelled, e.At, run.Usage, null);
+            case Events.RunCancelled c when run is not null:
+                EndRun(run, RunOutcome.Cancelled, e.At, c.Usage ?? run.Usage, null);
                 break;
         }
     }
@@ -223,7 +228,10 @@ public sealed class RunState
     /// <summary>Whether the last event was a response's text, whose tool calls may follow.</summary>
     public bool AwaitingCalls { get; set; }
 
-    /// <summary>Tokens used by this run's model calls in this activation.</summary>
+    /// <summary>
+    /// Tokens of this run's model calls so far, summed from the usage each call recorded in the log (restarts and
+    /// retries included).
+    /// </summary>
     public TokenUsage? Usage { get; set; }
 
     [JsonIgnore]

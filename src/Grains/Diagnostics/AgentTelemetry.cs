@@ -8,7 +8,7 @@ namespace Agents.Grains.Diagnostics;
 /// per tool call; counters and histograms of runs, events, commits, model latency and tokens.
 /// Names follow OpenTelemetry's conventions (<c>gen_ai.*</c> where they exist).
 /// </summary>
-public static class AgentTelemetry
+public static partial class AgentTelemetry
 {
     /// <summary>The name of the <see cref="ActivitySource"/> and <see cref="Meter"/>: register it with OpenTelemetry.</summary>
     public const string Name = "Agents.Conversations";

@@ -23,8 +23,8 @@ public static class AgentServiceExtensions
         var services = builder.Services;
         services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.SectionName).ValidateDataAnnotations()
-            .Validate(o => o.Provider is "Demo" or "OpenAI", "Llm:Provider must be Demo or OpenAI.")
-            .Validate(o => o.Provider != "OpenAI" || (o.Endpoint is not null || !string.IsNullOrEmpty(o.ApiKey)) && !string.IsNullOrEmpty(o.Model),
+            .Validate(o => Enum.IsDefined(o.Provider), "Llm:Provider must be Demo or OpenAI.")
+            .Validate(o => o.Provider != ModelProvider.OpenAI || (o.Endpoint is not null || !string.IsNullOrEmpty(o.ApiKey)) && !string.IsNullOrEmpty(o.Model),
                 "Llm:Provider=OpenAI needs Llm:Model and Llm:Endpoint (or Llm:ApiKey for api.openai.com).")
             .ValidateOnStart();
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName)
@@ -62,7 +62,7 @@ public static class AgentServiceExtensions
         builder.AddMcpTools();
 
         var llm = builder.Configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
-        if (llm.Provider == "OpenAI")
+        if (llm.Provider == ModelProvider.OpenAI)
         {
             if (llm.Endpoint is not null)
             {

@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Logging;
+
+namespace Agents.Grains.Conversations;
+
+internal sealed partial class ConversationGrain
+{
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId}: the resume reminder could not be updated")]
+    private partial void LogReminderFailed(Exception exception, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conversation {ConversationId} deleted")]
+    private partial void LogDeleted(string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId} deactivating: {Reason}")]
+    private partial void LogDeactivating(string conversationId, DeactivationReasonCode reason);
+}

@@ -1,0 +1,293 @@
+using System.Text.Json;
+using Agents.Events;
+using Agents.Grains.Diagnostics;
+using Agents.Grains.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Agents.Grains.Conversations;
+
+/// <summary>
+/// A conversation's log: the only owner of its <see cref="ConversationState"/> and the only caller of the writer.
+/// <para>
+/// <b>Durable before visible lives here.</b> <see cref="Append"/> gives events their seqs and applies them to
+/// <see cref="State"/> at once (the tentative state the loop decides on), then hands them to the group-commit writer.
+/// Nothing else learns of them until the write has succeeded: <see cref="Info"/> and <see cref="ReadPageAsync"/>
+/// answer as of the last durable event, <see cref="AppendAsync"/> returns only then, and batches reach the publisher
+/// (the grain's <see cref="ConversationPublisher"/>, called by this class alone) in seq order, each only once it is
+/// stored. A write that fails for good breaks
+/// the log: nothing after it is published or appended, and the grain reloads from what is stored.
+/// </para>
+/// Runs on its grain's scheduler like the grain itself: every method is called in one of the grain's turns.
+/// </summary>
+internal sealed partial class ConversationLog
+{
+    private readonly string _id;
+    private readonly IEventStore _store;
+    private readonly EventLogWriter _writer;
+    private readonly Func<EventEnvelope[], Task> _publish;
+    private readonly TimeProvider _time;
+    private readonly int _snapshotEvery;
+    private readonly Action<Exception> _onBroken;
+    private readonly ILogger _logger;
+    private readonly Queue<(Task Durable, EventEnvelope[] Events)> _unpublished = new();
+    private ConversationInfo _durable;
+    private long _snapshotSeq;
+    private Task _publishing = Task.CompletedTask;
+    private Exception? _failure;
+
+    public ConversationLog(
+        string id,
+        IEventStore store,
+        EventLogWriter writer,
+        Func<EventEnvelope[], Task> publish,
+        int maxEvents,
+        int snapshotEvery,
+        TimeProvider time,
+        Action<Exception> onBroken,
+        ILogger logger)
+    {
+        (_id, _store, _writer, _publish, _time, _snapshotEvery, _onBroken, _logger) =
+            (id, store, writer, publish, time, snapshotEvery, onBroken, logger);
+        MaxEvents = maxEvents;
+        State = new ConversationState { Id = id };
+        _durable = CurrentInfo();
+    }
+
+    /// <summary>The fold of every appended event, durable or not yet: what the conversation decides on.</summary>
+    public ConversationState State { get; private set; }
+
+    /// <summary>The conversation as of its last durable event: a status is never shown before its event is stored.</summary>
+    public ConversationInfo Info => _durable.LastSeq >= State.LastSeq ? CurrentInfo() : _durable;
+
+    /// <summary>The newest write, until it is durable; streamed text merges while it is in flight.</summary>
+    public Task InFlight { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Whether a write failed for good: the state is ahead of the store and the log takes nothing more.</summary>
+    public bool IsBroken => _failure is not null;
+
+    /// <summary>The most events the log may hold; room to close the active run is always kept below it.</summary>
+    public int MaxEvents { get; }
+
+    /// <summary>Rebuilds the state from the newest snapshot and the events after it; false when nothing is stored.</summary>
+    public async Task<bool> LoadAsync(CancellationToken cancellationToken)
+    {
+        var row = await _store.GetConversationAsync(_id, cancellationToken);
+        if (row is null)
+        {
+            return false;
+        }
+
+        ConversationState? state = null;
+        if (await _store.ReadSnapshotAsync(_id, cancellationToken) is { } snapshot)
+        {
+            try
+            {
+                state = JsonSerializer.Deserialize<ConversationState>(snapshot.State, AgentJson.Options);
+                _snapshotSeq = snapshot.Seq;
+            }
+            catch (JsonException ex)
+            {
+                LogSnapshotUnreadable(ex, _id);
+            }
+        }
+
+        state ??= new ConversationState { Id = _id, Owner = row.Owner, Title = row.Title, CreatedAt = row.CreatedAt, UpdatedAt = row.CreatedAt };
+        while (true)
+        {
+            var page = await _store.ReadEventsAsync(_id, state.LastSeq, ContractLimits.MaxEventsPage, cancellationToken);
+            foreach (var e in page)
+            {
+                state.Apply(e);
+            }
+
+            if (page.Count < ContractLimits.MaxEventsPage)
+            {
+                break;
+            }
+        }
+
+        State = state;
+        _durable = CurrentInfo();
+        return true;
+    }
+
+    /// <summary>Names the owner and title of a new conversation; stored with its first append or <see cref="SaveAsync"/>.</summary>
+    public void Begin(string owner, string title)
+    {
+        var now = Now();
+        (State.Owner, State.Title, State.CreatedAt, State.UpdatedAt) = (owner, title, now, now);
+    }
+
+    /// <summary>Stores a new conversation that has no events yet; on failure it was never begun.</summary>
+    public async Task SaveAsync()
+    {
+        try
+        {
+            await _writer.AppendAsync(new AppendBatch(_id, [], ToRecord()));
+        }
+        catch
+        {
+            State = new ConversationState { Id = _id };
+            throw;
+        }
+    }
+
+    /// <summary>Whether <paramref name="events"/> fit under <see cref="MaxEvents"/> with room left to close the run.</summary>
+    public bool Fits(params ConversationEvent[] events) => ConversationRules.Fits(State, events, MaxEvents);
+
+    /// <summary>
+    /// Gives the events their seqs and applies them now; they become durable in order and are published after, each
+    /// batch only once stored. A caller that needs them stored awaits <see cref="AppendedBatch.Durable"/> (or calls
+    /// <see cref="AppendAsync"/>); streamed text does not wait.
+    /// </summary>
+    /// <exception cref="LogFullException">They do not fit (<see cref="Fits"/>); nothing was appended.</exception>
+    /// <exception cref="InvalidOperationException">The log is broken (<see cref="IsBroken"/>).</exception>
+    public AppendedBatch Append(string? runId, params ConversationEvent[] events)
+    {
+        if (_failure is not null)
+        {
+            throw new InvalidOperationException($"Conversation {_id} is reloading after a storage failure; retry.", _failure);
+        }
+
+        if (!Fits(events))
+        {
+            throw new LogFullException(MaxEvents);
+        }
+
+        var at = Now();
+        var envelopes = new EventEnvelope[events.Length];
+        var terminal = false;
+        for (var i = 0; i < events.Length; i++)
+        {
+            envelopes[i] = new EventEnvelope(State.LastSeq + 1, _id, runId, at, events[i]);
+            State.Apply(envelopes[i]);
+            if (EventTypes.IsTerminal(events[i].Type))
+            {
+                terminal = true;
+                AgentTelemetry.RunsEnded.Add(1, AgentTelemetry.Outcome(events[i].Type["run.".Length..]));
+            }
+        }
+
+        AgentTelemetry.EventsAppended.Add(events.Length);
+        SnapshotRecord? snapshot = null;
+        if (State.LastSeq - _snapshotSeq >= _snapshotEvery)
+        {
+            snapshot = new SnapshotRecord(_id, State.LastSeq, JsonSerializer.Serialize(State, AgentJson.Options));
+            _snapshotSeq = State.LastSeq;
+        }
+
+        var transcript = terminal ? Transcripts.BuildLastRun(State) : null;
+        var durable = WriteAsync(new AppendBatch(_id, envelopes, ToRecord(), snapshot, transcript), CurrentInfo());
+        InFlight = durable;
+        _unpublished.Enqueue((durable, envelopes));
+        if (_publishing.IsCompleted)
+        {
+            _publishing = PublishDurableAsync();
+        }
+
+        return new AppendedBatch(envelopes, durable);
+    }
+
+    /// <summary><see cref="Append"/>, returning once the events are durable.</summary>
+    public async Task<EventEnvelope[]> AppendAsync(string? runId, params ConversationEvent[] events)
+    {
+        var appended = Append(runId, events);
+        await appended.Durable;
+        return appended.Events;
+    }
+
+    /// <summary>Stored events after <paramref name="afterSeq"/>, with the last seq as of the last durable event.</summary>
+    public async Task<EventPage> ReadPageAsync(long afterSeq, int limit, CancellationToken cancellationToken)
+    {
+        var events = await _store.ReadEventsAsync(_id, afterSeq, limit, cancellationToken);
+        return new EventPage(events, Math.Max(_durable.LastSeq, events.Count > 0 ? events[^1].Seq : 0));
+    }
+
+    /// <summary>Until what was appended so far has been published (or its publishing given up).</summary>
+    public Task WhenPublished() => _publishing;
+
+    /// <summary>
+    /// Removes the conversation from the store once nothing of it is in flight, then tells watchers it is gone. The
+    /// caller has made sure nothing appends any more.
+    /// </summary>
+    public async Task DeleteAsync(CancellationToken cancellationToken)
+    {
+        // The writer commits a conversation's appends in the order they were queued: once the newest is durable,
+        // nothing of this conversation is on its way to the store.
+        await InFlight;
+        await _store.DeleteConversationAsync(_id, cancellationToken);
+        State = new ConversationState { Id = _id };
+        _durable = CurrentInfo();
+        // Watchers get what was published before, then the end.
+        await _publishing;
+        await _publish([]);
+    }
+
+    private async Task WriteAsync(AppendBatch batch, ConversationInfo info)
+    {
+        try
+        {
+            await _writer.AppendAsync(batch);
+        }
+        catch (Exception ex)
+        {
+            // In the turn the failure arrives in, before whoever awaits this write: nothing goes on top of it.
+            Break(ex);
+            throw;
+        }
+
+        if (info.LastSeq > _durable.LastSeq)
+        {
+            _durable = info;
+        }
+    }
+
+    private async Task PublishDurableAsync()
+    {
+        while (_unpublished.TryPeek(out var next))
+        {
+            try
+            {
+                await next.Durable;
+            }
+            catch
+            {
+                // Break has cleared the queue: nothing appended after a failed write is ever shown.
+                return;
+            }
+
+            _unpublished.Dequeue();
+            var events = next.Events;
+            // Whatever else became durable meanwhile goes out in the same message.
+            while (_unpublished.TryPeek(out var more) && more.Durable.IsCompletedSuccessfully)
+            {
+                _unpublished.Dequeue();
+                events = [.. events, .. more.Events];
+            }
+
+            await _publish(events);
+        }
+    }
+
+    /// <summary>A write failed for good: the state in memory is ahead of the log. Take nothing more; the grain reloads.</summary>
+    private void Break(Exception ex)
+    {
+        if (_failure is not null)
+        {
+            return;
+        }
+
+        _failure = ex;
+        _unpublished.Clear();
+        LogBroken(ex, _id);
+        _onBroken(ex);
+    }
+
+    private ConversationRecord ToRecord() =>
+        new(_id, State.Owner, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome);
+
+    private ConversationInfo CurrentInfo() =>
+        new(_id, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome);
+
+    private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
+}
