@@ -73,19 +73,13 @@ internal sealed partial class ConversationGrain(
 
     public async Task<ConversationInfo> CreateAsync(string userId, CreateConversation command, CancellationToken cancellationToken = default)
     {
-        RequireAbsent(userId);
-        if (command.Text is not null)
-        {
-            ConversationRules.RequireText(command.Text, _options.MaxMessageChars);
-        }
-
-        ConversationRules.RequireClientMessageId(command.ClientMessageId);
-        var title = ConversationRules.TitleOf(command);
+        _lifecycle.RequireAbsent(Id, userId);
+        var title = ConversationRules.RequireCreatable(command, _options.MaxMessageChars);
         if (command.Text is not null)
         {
             await RunAdmission.RequireSlotAsync(store, userId, Id, _options.MaxRunningConversationsPerUser);
             // Checked again: other calls ran while the store was asked.
-            RequireAbsent(userId);
+            _lifecycle.RequireAbsent(Id, userId);
         }
 
         _lifecycle = ConversationLifecycle.Active;
@@ -116,8 +110,7 @@ internal sealed partial class ConversationGrain(
         RequireOwner(userId);
         ConversationRules.RequireText(command.Text, _options.MaxMessageChars);
         ConversationRules.RequireClientMessageId(command.ClientMessageId);
-        var repeated = command.ClientMessageId is { } id && State.ClientMessages.ContainsKey(id);
-        if (State.ActiveRun is null && !repeated)
+        if (State.ActiveRun is null && ConversationRules.FirstSentWith(State, command) is null)
         {
             // This message would start a run: within the user's cap? Asked before anything changes; what follows
             // runs in one turn, so the state seen below is the one the message lands in.
@@ -125,16 +118,11 @@ internal sealed partial class ConversationGrain(
             RequireOwner(userId);
         }
 
-        if (command.ClientMessageId is { } clientId && State.ClientMessages.TryGetValue(clientId, out var first))
+        if (ConversationRules.FirstSentWith(State, command) is { } first)
         {
-            if (first.Text != command.Text)
-            {
-                throw ConversationException.Conflict($"clientMessageId {clientId} was already used with another text");
-            }
-
             // Answered as of the log: the first send's event is durable before its seq is told again.
             await _log.InFlight;
-            return first.Seq;
+            return first;
         }
 
         if (State.ActiveRun is { } run)
@@ -315,23 +303,5 @@ internal sealed partial class ConversationGrain(
         DeactivateOnIdle();
     }
 
-    private void RequireAbsent(string userId)
-    {
-        _lifecycle.ThrowIfGone(Id);
-        ConversationRules.RequireUser(userId);
-        if (_lifecycle != ConversationLifecycle.Absent)
-        {
-            throw ConversationException.Conflict($"conversation {Id} already exists");
-        }
-    }
-
-    private void RequireOwner(string userId)
-    {
-        _lifecycle.ThrowIfGone(Id);
-        ConversationRules.RequireUser(userId);
-        if (_lifecycle != ConversationLifecycle.Active || !string.Equals(State.Owner, userId, StringComparison.Ordinal))
-        {
-            throw ConversationException.NotFound($"conversation {Id} not found");
-        }
-    }
+    private void RequireOwner(string userId) => _lifecycle.RequireOwner(Id, State.Owner, userId);
 }

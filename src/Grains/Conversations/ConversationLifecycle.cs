@@ -19,8 +19,31 @@ internal enum ConversationLifecycle
     Broken,
 }
 
+/// <summary>What each kind of call needs of the lifecycle: refusals with the contract's codes.</summary>
 internal static class ConversationLifecycleExtensions
 {
+    /// <summary>A create: nothing stored yet.</summary>
+    public static void RequireAbsent(this ConversationLifecycle lifecycle, string conversationId, string userId)
+    {
+        lifecycle.ThrowIfGone(conversationId);
+        ConversationRules.RequireUser(userId);
+        if (lifecycle != ConversationLifecycle.Absent)
+        {
+            throw ConversationException.Conflict($"conversation {conversationId} already exists");
+        }
+    }
+
+    /// <summary>Everything else: an active conversation of this user; anything else is not_found.</summary>
+    public static void RequireOwner(this ConversationLifecycle lifecycle, string conversationId, string owner, string userId)
+    {
+        lifecycle.ThrowIfGone(conversationId);
+        ConversationRules.RequireUser(userId);
+        if (lifecycle != ConversationLifecycle.Active || !string.Equals(owner, userId, StringComparison.Ordinal))
+        {
+            throw ConversationException.NotFound($"conversation {conversationId} not found");
+        }
+    }
+
     /// <summary>Refuses every call once the conversation is deleted, and while it reloads after a storage failure.</summary>
     public static void ThrowIfGone(this ConversationLifecycle lifecycle, string conversationId)
     {

@@ -40,8 +40,36 @@ internal static class ConversationRules
         }
     }
 
+    /// <summary>A create's text and client message id are fine; returns the title the conversation gets.</summary>
+    public static string RequireCreatable(CreateConversation command, int maxChars)
+    {
+        if (command.Text is not null)
+        {
+            RequireText(command.Text, maxChars);
+        }
+
+        RequireClientMessageId(command.ClientMessageId);
+        return TitleOf(command);
+    }
+
+    /// <summary>
+    /// The seq of the message first sent with this send's client message id, if any: a repeat is answered with it. A
+    /// repeat with another text is a conflict.
+    /// </summary>
+    public static long? FirstSentWith(ConversationState state, SendMessage command)
+    {
+        if (command.ClientMessageId is not { } clientId || !state.ClientMessages.TryGetValue(clientId, out var first))
+        {
+            return null;
+        }
+
+        return first.Text == command.Text
+            ? first.Seq
+            : throw ConversationException.Conflict($"clientMessageId {clientId} was already used with another text");
+    }
+
     /// <summary>The title a new conversation gets: the one asked for, made a label, or one taken from its first message.</summary>
-    public static string TitleOf(CreateConversation command)
+    private static string TitleOf(CreateConversation command)
     {
         var title = command.Title is null ? null : AsTitle(command.Title);
         if (title is { Length: > MaxTitleChars })
