@@ -62,6 +62,10 @@ public sealed class HardStopTests
         Assert.Single(events, e => e.Data is ToolCalled { Name: var n } && n.EndsWith("make_reservation", StringComparison.Ordinal));
         Assert.All(events, e => Assert.Equal(events[1].RunId, e.RunId));
         Assert.Equal(ConversationStatus.Idle, (await store.GetConversationAsync(id, Ct))?.Status);
+        // The run's usage counts the calls made before the kill too: it is summed from the log, not from memory.
+        var calls = events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().ToList();
+        Assert.Equal(3, calls.Count);
+        Assert.Equal(calls.Aggregate((a, b) => a + b), Assert.IsType<RunCompleted>(events[^1].Data).Usage);
     }
 
     [Fact]
