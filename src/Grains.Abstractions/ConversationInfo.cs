@@ -44,6 +44,7 @@ public enum RunOutcome
 /// <param name="UpdatedAt">When its last event was appended.</param>
 /// <param name="LastSeq">The seq of its last durable event; 0 when it has none.</param>
 /// <param name="LastRunOutcome">How its last finished run ended; null before any.</param>
+/// <param name="ParentId">The conversation whose sub-agent this one is; null at the top.</param>
 [GenerateSerializer, Immutable, Alias("agents.ConversationInfo")]
 public sealed record ConversationInfo(
     [property: Id(0)] string Id,
@@ -52,7 +53,8 @@ public sealed record ConversationInfo(
     [property: Id(3)] DateTimeOffset CreatedAt,
     [property: Id(4)] DateTimeOffset UpdatedAt,
     [property: Id(5)] long LastSeq,
-    [property: Id(6), JsonIgnore(Condition = JsonIgnoreCondition.Never)] RunOutcome? LastRunOutcome);
+    [property: Id(6), JsonIgnore(Condition = JsonIgnoreCondition.Never)] RunOutcome? LastRunOutcome,
+    [property: Id(7), JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ParentId = null);
 
 /// <summary>A page of a conversation's log.</summary>
 /// <param name="Events">Events in ascending seq.</param>

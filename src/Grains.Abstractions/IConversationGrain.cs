@@ -41,6 +41,23 @@ public interface IConversationGrain : IGrainWithStringKey
     Task<ConversationInfo> GetInfoAsync(string userId, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Creates this conversation as a sub-agent of <see cref="SubagentStart.ParentId"/> and starts its run with the
+    /// task's prompt. Idempotent: a child that exists already for that parent is left as it is (a resumed parent starts
+    /// its children again and must not start them twice).
+    /// </summary>
+    /// <exception cref="ConversationException"><c>conflict</c> when the id is another conversation's; <c>rate_limited</c> over the user's cap.</exception>
+    [Alias("StartAsSubagent")]
+    Task<ConversationInfo> StartAsSubagentAsync(SubagentStart start, CancellationToken cancellationToken = default);
+
+    /// <summary>How this sub-agent's run ended, once its end is durable; null while it runs.</summary>
+    [Alias("GetSubagentOutcome")]
+    Task<SubagentOutcome?> GetSubagentOutcomeAsync(string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>Told by a sub-agent whose run ended, so the waiting parent looks now rather than at its next poll.</summary>
+    [Alias("SubagentEnded")]
+    Task SubagentEndedAsync(string childId, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Activates the conversation so that an unfinished run resumes; called by the silo's startup task
     /// and durable wake-ups, never needed by clients.
     /// </summary>
@@ -54,12 +71,41 @@ public interface IConversationGrain : IGrainWithStringKey
 [Alias("agents.IConversationDirectoryGrain")]
 public interface IConversationDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>The user's conversations, most recently updated first.</summary>
+    /// <summary>The user's top-level conversations (not sub-agents), most recently updated first.</summary>
     [Alias("List")]
     Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The sub-agents of one of the user's conversations, oldest first.</summary>
+    /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation or another user's.</exception>
+    [Alias("ListChildren")]
+    Task<IReadOnlyList<ConversationInfo>> ListChildrenAsync(string userId, string conversationId, CancellationToken cancellationToken = default);
 
     /// <summary>The stored transcript (JSON) of a conversation's finished runs; one with no runs while none has finished.</summary>
     /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation or another user's.</exception>
     [Alias("GetTranscript")]
     Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default);
 }
+
+/// <summary>What a parent asks of a new sub-agent.</summary>
+/// <param name="UserId">The parent's owner, who owns the child too.</param>
+/// <param name="ParentId">The parent conversation.</param>
+/// <param name="Depth">The child's depth: the parent's plus one.</param>
+/// <param name="Title">The task's title.</param>
+/// <param name="Prompt">The task's prompt: the child's first message.</param>
+[GenerateSerializer, Immutable, Alias("agents.SubagentStart")]
+public sealed record SubagentStart(
+    [property: Id(0)] string UserId,
+    [property: Id(1)] string ParentId,
+    [property: Id(2)] int Depth,
+    [property: Id(3)] string Title,
+    [property: Id(4)] string Prompt);
+
+/// <summary>How a sub-agent's run ended.</summary>
+/// <param name="Outcome">Completed, failed or cancelled.</param>
+/// <param name="Text">Its last assistant message, if any.</param>
+/// <param name="Error">Why it failed, if it did.</param>
+[GenerateSerializer, Immutable, Alias("agents.SubagentOutcome")]
+public sealed record SubagentOutcome(
+    [property: Id(0)] RunOutcome Outcome,
+    [property: Id(1)] string? Text,
+    [property: Id(2)] Events.ErrorInfo? Error);

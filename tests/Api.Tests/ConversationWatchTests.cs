@@ -138,6 +138,12 @@ public sealed class ConversationWatchTests(ApiFixture api)
 
         public Task<ConversationInfo> GetInfoAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
+        public Task<ConversationInfo> StartAsSubagentAsync(SubagentStart start, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task<SubagentOutcome?> GetSubagentOutcomeAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task SubagentEndedAsync(string childId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
         public Task WakeAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }

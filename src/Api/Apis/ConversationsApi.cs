@@ -30,6 +30,7 @@ public static class ConversationsApi
         api.MapGet("/{id}/events", GetEventsAsync).WithName("GetEvents");
         api.MapGet("/{id}/events/stream", StreamEventsAsync).WithName("StreamEvents");
         api.MapGet("/{id}/transcript", GetTranscriptAsync).WithName("GetTranscript");
+        api.MapGet("/{id}/children", ListChildrenAsync).WithName("ListChildren");
         return api;
     }
 
@@ -43,6 +44,10 @@ public static class ConversationsApi
     public static async Task<Ok<IReadOnlyList<ConversationInfo>>> ListAsync(
         int? limit, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken) =>
         TypedResults.Ok(await conversations.ListAsync(user.UserId(), limit, cancellationToken));
+
+    public static async Task<Ok<IReadOnlyList<ConversationInfo>>> ListChildrenAsync(
+        string id, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await conversations.ListChildrenAsync(user.UserId(), id, cancellationToken));
 
     public static async Task<Ok<ConversationInfo>> GetAsync(
         string id, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken) =>

@@ -72,6 +72,13 @@ public sealed class ConversationGateway(
         return grains.GetGrain<IConversationDirectoryGrain>(0).ListAsync(userId, limit ?? max, cancellationToken);
     }
 
+    /// <summary>The sub-agents of one of the user's conversations, oldest first.</summary>
+    public Task<IReadOnlyList<ConversationInfo>> ListChildrenAsync(string userId, string conversationId, CancellationToken cancellationToken)
+    {
+        RequireId(conversationId);
+        return grains.GetGrain<IConversationDirectoryGrain>(0).ListChildrenAsync(userId, conversationId, cancellationToken);
+    }
+
     public Task<EventPage> GetEventsAsync(string userId, string conversationId, long afterSeq, int limit, CancellationToken cancellationToken)
     {
         RequireId(conversationId);

@@ -45,6 +45,9 @@ public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClie
     public Task<IReadOnlyList<ConversationInfo>> ListConversations() =>
         conversations.ListAsync(UserId, limit: null, Context.ConnectionAborted);
 
+    public Task<IReadOnlyList<ConversationInfo>> ListChildren(string conversationId) =>
+        conversations.ListChildrenAsync(UserId, conversationId, Context.ConnectionAborted);
+
     /// <summary>
     /// Every event with seq above <paramref name="afterSeq"/>, then live events, until the client cancels.
     /// A client that loses the stream watches again with the last seq it got.

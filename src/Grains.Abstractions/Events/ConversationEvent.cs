@@ -185,6 +185,40 @@ public sealed record RunFailed([property: Id(0)] ErrorInfo Error, [property: Id(
     public override string Type => EventTypes.RunFailed;
 }
 
+/// <summary><c>subagent.started</c>: a <c>start_subagents</c> call started a child conversation; recorded before it runs.</summary>
+/// <param name="CallId">The <c>start_subagents</c> call.</param>
+/// <param name="ChildId">The child conversation (derived from this conversation, the call and the task's place).</param>
+/// <param name="Title">The task's title.</param>
+[GenerateSerializer, Immutable, Alias("agents.SubagentStarted")]
+public sealed record SubagentStarted(
+    [property: Id(0)] string CallId,
+    [property: Id(1)] string ChildId,
+    [property: Id(2)] string Title) : ConversationEvent
+{
+    /// <inheritdoc />
+    [JsonIgnore]
+    public override string Type => EventTypes.SubagentStarted;
+}
+
+/// <summary><c>subagent.ended</c>: a child conversation's run ended.</summary>
+/// <param name="CallId">The <c>start_subagents</c> call.</param>
+/// <param name="ChildId">The child conversation.</param>
+/// <param name="Outcome">How its run ended.</param>
+/// <param name="Text">Its last assistant message, if any.</param>
+/// <param name="Error">Why it failed, if it did (or could not start).</param>
+[GenerateSerializer, Immutable, Alias("agents.SubagentEnded")]
+public sealed record SubagentEnded(
+    [property: Id(0)] string CallId,
+    [property: Id(1)] string ChildId,
+    [property: Id(2)] RunOutcome Outcome,
+    [property: Id(3)] string? Text = null,
+    [property: Id(4)] ErrorInfo? Error = null) : ConversationEvent
+{
+    /// <inheritdoc />
+    [JsonIgnore]
+    public override string Type => EventTypes.SubagentEnded;
+}
+
 /// <summary><c>run.cancelled</c>: the user cancelled the run. Terminal.</summary>
 /// <param name="Usage">The sum of the usage of the run's model calls, when any was reported.</param>
 [GenerateSerializer, Immutable, Alias("agents.RunCancelled")]

@@ -33,6 +33,10 @@ public static class EventTypes
     public const string RunFailed = "run.failed";
     /// <summary><c>run.cancelled</c></summary>
     public const string RunCancelled = "run.cancelled";
+    /// <summary><c>subagent.started</c></summary>
+    public const string SubagentStarted = "subagent.started";
+    /// <summary><c>subagent.ended</c></summary>
+    public const string SubagentEnded = "subagent.ended";
 
     /// <summary>The record type of each event type name.</summary>
     public static readonly FrozenDictionary<string, Type> ClrTypes = new Dictionary<string, Type>
@@ -51,6 +55,8 @@ public static class EventTypes
         [RunCompleted] = typeof(Events.RunCompleted),
         [RunFailed] = typeof(Events.RunFailed),
         [RunCancelled] = typeof(Events.RunCancelled),
+        [SubagentStarted] = typeof(Events.SubagentStarted),
+        [SubagentEnded] = typeof(Events.SubagentEnded),
     }.ToFrozenDictionary();
 
     /// <summary>Whether the event type ends a run.</summary>

@@ -14,6 +14,7 @@ internal sealed partial class AgentLoop(
     ConversationLog log,
     ModelStep model,
     ToolRunner tools,
+    SubagentRunner subagents,
     AgentOptions options,
     Action onStopped,
     ILogger logger)
@@ -83,7 +84,11 @@ internal sealed partial class AgentLoop(
             while ((run = log.State.ActiveRun) is not null && !run.IsWaiting)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (run.PendingCalls.Count > 0)
+                if (run.PendingCalls.Count > 0 && SubagentRunner.Handles(run.PendingCalls[0]))
+                {
+                    await subagents.RunAsync(run, run.PendingCalls[0], cancellationToken);
+                }
+                else if (run.PendingCalls.Count > 0)
                 {
                     await log.AppendAsync(run.RunId, await tools.SettleAsync(run.PendingCalls[0], cancellationToken));
                 }
@@ -169,9 +174,10 @@ internal sealed partial class AgentLoop(
         await log.AppendAsync(run.RunId, [.. events]);
     }
 
-    /// <summary>Closes what the run left open, then appends its terminal event.</summary>
+    /// <summary>Closes what the run left open (its sub-agents cancelled), then appends its terminal event.</summary>
     private async Task CloseRunAsync(RunState run, ConversationEvent terminal, string interruptReason, ErrorInfo openCallError)
     {
+        await subagents.CancelChildrenAsync(run);
         var events = new List<ConversationEvent>();
         if (run.OpenMessage is { } open)
         {

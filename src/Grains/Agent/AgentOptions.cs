@@ -55,6 +55,20 @@ public sealed class AgentOptions
     [Range(10, 1_000_000)]
     public int SnapshotEvery { get; set; } = 500;
 
+    /// <summary>The most tasks one <c>start_subagents</c> call may start.</summary>
+    [Range(1, 100)]
+    public int MaxSubagentsPerCall { get; set; } = 8;
+
+    /// <summary>How deep sub-agents may nest: a conversation at this depth gets <c>too_deep</c> when it starts more.</summary>
+    [Range(0, 10)]
+    public int MaxSubagentDepth { get; set; } = 2;
+
+    /// <summary>
+    /// How often a parent waiting for its sub-agents asks those still running how they stand. Each child also tells its
+    /// parent when it ends; the poll covers a word lost to a crash.
+    /// </summary>
+    public TimeSpan SubagentPollPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long one tool call may take before it fails with <c>timeout</c>.</summary>
     public TimeSpan ToolTimeout { get; set; } = TimeSpan.FromMinutes(2);
 

@@ -57,6 +57,12 @@ internal sealed partial class ToolRunner(string conversationId, Kernel kernel, A
     public bool MustNotRerun(PendingCall call)
     {
         var shortName = ToolNames.ShortName(call.Name);
+        if (shortName == SubagentPlugin.StartSubagents)
+        {
+            // Picked up where it was: its children are started once whatever happens (SubagentRunner).
+            return false;
+        }
+
         var mayHaveStarted = shortName != UserInputPlugin.AskUser && (!RequiresApproval(shortName) || call.Approved == true);
         return mayHaveStarted && Find(call.Name)?.UnderlyingMethod?.IsDefined(typeof(IdempotentAttribute), inherit: false) != true;
     }

@@ -14,6 +14,17 @@ internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, ICo
         return rows.Select(r => r.ToInfo()).ToList();
     }
 
+    public async Task<IReadOnlyList<ConversationInfo>> ListChildrenAsync(string userId, string conversationId, CancellationToken cancellationToken = default)
+    {
+        var row = await store.GetConversationAsync(conversationId, cancellationToken);
+        if (row is null || row.Owner != userId)
+        {
+            throw ConversationException.NotFound($"conversation {conversationId} not found");
+        }
+
+        return [.. (await store.ListChildrenAsync(conversationId, cancellationToken)).Select(r => r.ToInfo())];
+    }
+
     public async Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default)
     {
         var row = await store.GetConversationAsync(conversationId, cancellationToken);

@@ -12,4 +12,7 @@ internal sealed partial class ConversationGrain
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId} deactivating: {Reason}")]
     private partial void LogDeactivating(string conversationId, DeactivationReasonCode reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Conversation {ConversationId}: its parent {ParentId} was not told of its end; the parent's poll finds it")]
+    private partial void LogParentNotTold(Exception exception, string conversationId, string parentId);
 }

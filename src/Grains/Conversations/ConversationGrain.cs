@@ -37,6 +37,7 @@ internal sealed partial class ConversationGrain(
     private ConversationLifecycle _lifecycle = ConversationLifecycle.Absent;
     private ConversationLog _log = null!;
     private AgentLoop _loop = null!;
+    private SubagentRunner _subagents = null!;
     private IGrainTimer? _keepAlive;
     private IGrainReminder? _reminder;
 
@@ -52,7 +53,8 @@ internal sealed partial class ConversationGrain(
         _log = new ConversationLog(Id, store, writer, publisher.PublishAsync, _options.MaxEventsPerConversation, _options.SnapshotEvery, time, OnBroken, logger);
         var tools = new ToolRunner(Id, kernel, _options, time, logger);
         var model = new ModelStep(_log, kernel, tools, _options, llmOptions.Value, time, logger);
-        _loop = new AgentLoop(_log, model, tools, _options, OnLoopStopped, logger);
+        _subagents = new SubagentRunner(_log, GrainFactory, _options, time, logger);
+        _loop = new AgentLoop(_log, model, tools, _subagents, _options, OnLoopStopped, logger);
 
         if (await _log.LoadAsync(cancellationToken))
         {
@@ -152,6 +154,7 @@ internal sealed partial class ConversationGrain(
     {
         RequireOwner(userId);
         await _loop.CancelRunAsync();
+        _ = TellParentAsync();
     }
 
     public async Task DeleteAsync(string userId, CancellationToken cancellationToken = default)
@@ -162,6 +165,7 @@ internal sealed partial class ConversationGrain(
         try
         {
             await _loop.CancelRunAsync();
+            await _subagents.DeleteChildrenAsync([.. (await store.ListChildrenAsync(Id, cancellationToken)).Select(c => c.Id)]);
             _lifecycle = ConversationLifecycle.Deleted;
             await _log.DeleteAsync(cancellationToken);
         }
@@ -243,6 +247,11 @@ internal sealed partial class ConversationGrain(
         if (State.ActiveRun is null or { IsWaiting: true })
         {
             _ = KeepReminderAsync();
+        }
+
+        if (State.ActiveRun is null)
+        {
+            _ = TellParentAsync();
         }
     }
 

@@ -91,7 +91,10 @@ internal sealed partial class ConversationLog
             }
         }
 
-        state ??= new ConversationState { Id = _id, Owner = row.Owner, Title = row.Title, CreatedAt = row.CreatedAt, UpdatedAt = row.CreatedAt };
+        state ??= new ConversationState
+        {
+            Id = _id, Owner = row.Owner, Title = row.Title, CreatedAt = row.CreatedAt, UpdatedAt = row.CreatedAt, ParentId = row.ParentId, Depth = row.Depth,
+        };
         while (true)
         {
             var page = await _store.ReadEventsAsync(_id, state.LastSeq, ContractLimits.MaxEventsPage, cancellationToken);
@@ -112,10 +115,10 @@ internal sealed partial class ConversationLog
     }
 
     /// <summary>Names the owner and title of a new conversation; stored with its first append or <see cref="SaveAsync"/>.</summary>
-    public void Begin(string owner, string title)
+    public void Begin(string owner, string title, string? parentId = null, int depth = 0)
     {
         var now = Now();
-        (State.Owner, State.Title, State.CreatedAt, State.UpdatedAt) = (owner, title, now, now);
+        (State.Owner, State.Title, State.CreatedAt, State.UpdatedAt, State.ParentId, State.Depth) = (owner, title, now, now, parentId, depth);
     }
 
     /// <summary>Stores a new conversation that has no events yet; on failure it was never begun.</summary>
@@ -284,10 +287,10 @@ internal sealed partial class ConversationLog
     }
 
     private ConversationRecord ToRecord() =>
-        new(_id, State.Owner, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome);
+        new(_id, State.Owner, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome, State.ParentId, State.Depth);
 
     private ConversationInfo CurrentInfo() =>
-        new(_id, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome);
+        new(_id, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome, State.ParentId);
 
     private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
 }

@@ -17,6 +17,12 @@ public sealed class ConversationState
     public long LastSeq { get; set; }
     public RunOutcome? LastRunOutcome { get; set; }
 
+    /// <summary>The conversation this one is a sub-agent of; null at the top.</summary>
+    public string? ParentId { get; set; }
+
+    /// <summary>How deep among sub-agents: 0 at the top.</summary>
+    public int Depth { get; set; }
+
     /// <summary>The run that has not ended, if any.</summary>
     public RunState? ActiveRun { get; set; }
 
@@ -152,6 +158,18 @@ public sealed class ConversationState
 
                 break;
 
+            case Events.SubagentStarted s when run is not null:
+                run.PendingCalls.Find(p => p.CallId == s.CallId)?.Subagents.Add(new Subagent { ChildId = s.ChildId, Title = s.Title });
+                break;
+
+            case Events.SubagentEnded s when run is not null:
+                if (run.PendingCalls.Find(p => p.CallId == s.CallId)?.Subagents.Find(c => c.ChildId == s.ChildId) is { } child)
+                {
+                    (child.Outcome, child.Text, child.Error) = (s.Outcome, s.Text, s.Error);
+                }
+
+                break;
+
             case ToolResultReturned t when run is not null:
                 if (run.PendingCalls.Find(p => p.CallId == t.CallId) is { RequestId: { } settled })
                 {
@@ -254,6 +272,18 @@ public sealed class PendingCall
     public bool Answered { get; set; }
     public bool? Approved { get; set; }
     public string? AnswerText { get; set; }
+
+    /// <summary>For <c>start_subagents</c>: the children started, in task order, and how those that ended ended.</summary>
+    public List<Subagent> Subagents { get; set; } = [];
+}
+
+public sealed class Subagent
+{
+    public string ChildId { get; set; } = "";
+    public string Title { get; set; } = "";
+    public RunOutcome? Outcome { get; set; }
+    public string? Text { get; set; }
+    public ErrorInfo? Error { get; set; }
 }
 
 public sealed record ClientMessage(long Seq, string Text);

@@ -54,6 +54,10 @@ public static class AgentServiceExtensions
 
         var kernel = services.AddKernel();
         kernel.Plugins.AddFromType<UserInputPlugin>(UserInputPlugin.PluginName);
+        if (builder.Configuration.GetValue("Agent:Subagents", true))
+        {
+            kernel.Plugins.AddFromType<SubagentPlugin>("subagents");
+        }
         if (builder.Configuration.GetValue("Agent:DemoTools", true))
         {
             kernel.Plugins.AddFromType<DemoPlugin>(DemoPlugin.PluginName);

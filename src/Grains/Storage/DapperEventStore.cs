@@ -34,8 +34,19 @@ public abstract class DapperEventStore
         await using var connection = await OpenConnectionAsync(cancellationToken);
         var rows = await connection.QueryAsync<StoreRows.ConversationRow>(
             new CommandDefinition(
-                StoreRows.ConversationRow.Select + " WHERE owner = @owner ORDER BY updated_at DESC, id DESC LIMIT @limit;",
+                StoreRows.ConversationRow.Select + " WHERE owner = @owner AND parent_id IS NULL ORDER BY updated_at DESC, id DESC LIMIT @limit;",
                 new { owner, limit },
+                cancellationToken: cancellationToken));
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    public async Task<IReadOnlyList<ConversationRecord>> ListChildrenAsync(string parentId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<StoreRows.ConversationRow>(
+            new CommandDefinition(
+                StoreRows.ConversationRow.Select + " WHERE parent_id = @parentId ORDER BY created_at, id;",
+                new { parentId },
                 cancellationToken: cancellationToken));
         return rows.Select(r => r.ToRecord()).ToList();
     }

@@ -26,6 +26,9 @@ public interface IEventStore
     /// <summary>The owner's conversations, most recently updated first.</summary>
     Task<IReadOnlyList<ConversationRecord>> ListConversationsAsync(string owner, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>The sub-agents of <paramref name="parentId"/>, oldest first.</summary>
+    Task<IReadOnlyList<ConversationRecord>> ListChildrenAsync(string parentId, CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Ids of the conversations whose run needs its loop: running, not waiting for the user (a waiting run needs
     /// nothing until the answer comes, and the answer wakes it).
@@ -82,10 +85,12 @@ public sealed record ConversationRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     long LastSeq,
-    RunOutcome? LastRunOutcome)
+    RunOutcome? LastRunOutcome,
+    string? ParentId = null,
+    int Depth = 0)
 {
     /// <summary>The contract's view of the row.</summary>
-    public ConversationInfo ToInfo() => new(Id, Title, Status, CreatedAt, UpdatedAt, LastSeq, LastRunOutcome);
+    public ConversationInfo ToInfo() => new(Id, Title, Status, CreatedAt, UpdatedAt, LastSeq, LastRunOutcome, ParentId);
 }
 
 /// <summary>The conversation's state folded up to <paramref name="Seq"/>, as JSON.</summary>

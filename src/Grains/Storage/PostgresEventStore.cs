@@ -69,8 +69,8 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
         var rows = batches.Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => StoreRows.ConversationRow.From(g.Last())).ToList();
         await connection.ExecuteAsync(
             """
-            INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome)
-            SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[])
+            INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth)
+            SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[], @Parents::text[], @Depths::integer[])
             ON CONFLICT (id) DO UPDATE SET
                 title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
                 last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;
@@ -85,6 +85,8 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
                 Updated = rows.Select(r => r.UpdatedAt).ToArray(),
                 LastSeqs = rows.Select(r => r.LastSeq).ToArray(),
                 Outcomes = rows.Select(r => r.LastOutcome).ToArray(),
+                Parents = rows.Select(r => r.ParentId).ToArray(),
+                Depths = rows.Select(r => (int)r.Depth).ToArray(),
             },
             transaction);
 

@@ -50,5 +50,11 @@ internal static class PostgresSchema
             PRIMARY KEY (conversation_id, run_id)
         );
         """,
+        // Sub-agents: a child names its parent; listing shows the top level, a parent lists its children.
+        """
+        ALTER TABLE conversations ADD COLUMN parent_id text NULL;
+        ALTER TABLE conversations ADD COLUMN depth integer NOT NULL DEFAULT 0;
+        CREATE INDEX ix_conversations_parent ON conversations (parent_id, created_at) WHERE parent_id IS NOT NULL;
+        """,
     ];
 }

@@ -81,7 +81,8 @@ internal static class StoreRows
         public const string Select =
             """
             SELECT id AS Id, owner AS Owner, title AS Title, status AS Status, created_at AS CreatedAt,
-                   updated_at AS UpdatedAt, last_seq AS LastSeq, last_outcome AS LastOutcome
+                   updated_at AS UpdatedAt, last_seq AS LastSeq, last_outcome AS LastOutcome,
+                   parent_id AS ParentId, depth AS Depth
             FROM conversations
             """;
 
@@ -93,6 +94,8 @@ internal static class StoreRows
         public long UpdatedAt { get; init; }
         public long LastSeq { get; init; }
         public string? LastOutcome { get; init; }
+        public string? ParentId { get; init; }
+        public long Depth { get; init; }
 
         public static ConversationRow From(ConversationRecord r) => new()
         {
@@ -104,6 +107,8 @@ internal static class StoreRows
             UpdatedAt = r.UpdatedAt.ToUnixTimeMilliseconds(),
             LastSeq = r.LastSeq,
             LastOutcome = Names.Of(r.LastRunOutcome),
+            ParentId = r.ParentId,
+            Depth = r.Depth,
         };
 
         public ConversationRecord ToRecord() => new(
@@ -114,6 +119,8 @@ internal static class StoreRows
             DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
             DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt),
             LastSeq,
-            Names.ParseOutcome(LastOutcome));
+            Names.ParseOutcome(LastOutcome),
+            ParentId,
+            (int)Depth);
     }
 }
