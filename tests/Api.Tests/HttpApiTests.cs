@@ -28,6 +28,8 @@ public sealed class HttpApiTests(ApiFixture api)
         using (var raw = JsonDocument.Parse(await http.GetStringAsync($"/api/conversations/{info.Id}", Ct)))
         {
             Assert.Equal(JsonValueKind.Null, raw.RootElement.GetProperty("lastRunOutcome").ValueKind);
+            // A top-level conversation says so: parentId is null, not missing.
+            Assert.Equal(JsonValueKind.Null, raw.RootElement.GetProperty("parentId").ValueKind);
             Assert.Equal("idle", raw.RootElement.GetProperty("status").GetString());
         }
 
@@ -60,6 +62,7 @@ public sealed class HttpApiTests(ApiFixture api)
         var run = Assert.Single(transcript.RootElement.GetProperty("runs").EnumerateArray());
         Assert.Equal("completed", run.GetProperty("outcome").GetString());
 
+        Assert.Empty((await http.GetFromJsonAsync<List<ConversationInfo>>($"/api/conversations/{info.Id}/children", Json, Ct))!);
         var list = (await http.GetFromJsonAsync<List<ConversationInfo>>("/api/conversations", Json, Ct))!;
         Assert.Equal(info.Id, Assert.Single(list).Id);
         using var cancelled = await http.PostAsync($"/api/conversations/{info.Id}/cancel", null, Ct);
@@ -155,7 +158,7 @@ public sealed class HttpApiTests(ApiFixture api)
         using var bob = await api.HttpAsAsync(TestEnvironment.NewUser("bob"));
         var info = await CreateAsync(alice, new { title = "private" });
 
-        foreach (var route in new[] { "", "/events", "/events/stream", "/transcript" })
+        foreach (var route in new[] { "", "/events", "/events/stream", "/transcript", "/children" })
         {
             using var response = await bob.GetAsync($"/api/conversations/{info.Id}{route}", HttpCompletionOption.ResponseHeadersRead, Ct);
             await AssertProblemAsync(response, HttpStatusCode.NotFound, "not_found");
