@@ -292,6 +292,28 @@ class ConversationView {
 
         this.closeRequest(d.requestId, d.approved === true ? 'Approved' : d.approved === false ? 'Denied' : `Answered: ${d.text ?? ''}`);
         break;
+      case 'subagent.started': {
+        // A sub-agent is a conversation of its own: its step opens it.
+        const li = this.add(step('subagent', `Sub-agent: ${d.title}`));
+        li.dataset.childId = d.childId;
+        li.dataset.state = 'running';
+        const open = document.createElement('button');
+        open.type = 'button';
+        open.className = 'open-child';
+        open.textContent = 'Open';
+        open.addEventListener('click', () => select(d.childId));
+        li.append(open);
+        break;
+      }
+      case 'subagent.ended': {
+        const li = ui.timeline.querySelector(`li[data-child-id="${CSS.escape(d.childId)}"]`);
+        if (li) {
+          li.dataset.state = d.outcome;
+          li.append(note(`Sub-agent ${d.outcome}.`));
+        }
+
+        break;
+      }
       case 'run.resumed':
         this.add(step('resumed', `The run resumed after a ${d.reason ?? 'restart'}.`));
         break;
