@@ -12,6 +12,9 @@ namespace Agents.Bench;
 /// </summary>
 internal sealed class BenchChatModel : IChatCompletionService
 {
+    /// <summary>A first message <c>fan out N</c> makes the first answer a <c>start_subagents</c> call with N tasks.</summary>
+    public const string FanOut = "fan out ";
+
     public int TokensPerAnswer { get; set; } = 200;
 
     /// <summary>A pause before each token; zero streams as fast as the consumer takes them.</summary>
@@ -26,6 +29,24 @@ internal sealed class BenchChatModel : IChatCompletionService
     public async IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(
         ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        // "fan out N": the first call starts N sub-agents that each write an answer; the call after their results
+        // answers briefly.
+        var first = chatHistory.FirstOrDefault(m => m.Role == AuthorRole.User)?.Content ?? "";
+        if (first.StartsWith(FanOut, StringComparison.Ordinal) && int.TryParse(first[FanOut.Length..], out var children))
+        {
+            if (!chatHistory.Any(m => m.Role == AuthorRole.Tool))
+            {
+                var tasks = System.Text.Json.JsonSerializer.Serialize(new { tasks = Enumerable.Range(1, children).Select(i => new { title = $"Part {i}", prompt = "Write at length." }) });
+                var call = new StreamingChatMessageContent(AuthorRole.Assistant, null);
+                call.Items.Add(new StreamingFunctionCallUpdateContent($"call_{Guid.NewGuid():N}"[..20], "subagents-start_subagents", tasks, 0));
+                yield return call;
+                yield break;
+            }
+
+            yield return new StreamingChatMessageContent(AuthorRole.Assistant, "Joined.");
+            yield break;
+        }
+
         var tokens = TokensPerAnswer;
         for (var i = 0; i < tokens; i++)
         {

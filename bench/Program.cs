@@ -75,6 +75,12 @@ if (Wants("E2") && (!quick || only is not null))
     results.AddRange(await EventLogThroughputAsync("E2b", "PostgreSQL: 100 concurrent runs, 25 ms window (default)", TimeSpan.FromMilliseconds(25), SqliteSynchronous.Full, postgres: connectionString));
 }
 
+// Sub-agents (issue 16): full runs only, or when asked for.
+if (Wants("A1") && (!quick || only is not null))
+{
+    results.AddRange(await SubagentFanOutAsync());
+}
+
 if (Wants("B1") || Wants("C1"))
 {
     results.AddRange(await BytesPerAnswerAsync("B1a", "one event per token (a model streaming at a human pace)", TimeSpan.Zero));
@@ -190,6 +196,60 @@ async Task<List<BenchResult>> EventLogThroughputAsync(string id, string name, Ti
     }
 
     return figures;
+}
+
+// From a parent's start_subagents call to its result, with 1, 3 and 20 children of 200 tokens each at full speed, and
+// a lone conversation's run with the same answer: the median of a few tries each, from the stored timestamps (ms).
+async Task<List<BenchResult>> SubagentFanOutAsync()
+{
+    const int tries = 5;
+    await using var silo = await BenchSilo.StartAsync(TimeSpan.FromMilliseconds(25), SqliteSynchronous.Full);
+    var store = silo.Services.GetRequiredService<IEventStore>();
+    var checkedIds = new List<string>();
+
+    async Task<double> RunAsync(string text, Func<List<EventEnvelope>, double> measure)
+    {
+        var id = Ids.NewConversationId();
+        var ended = await silo.WatchEndsAsync([id]);
+        await silo.Grains.GetGrain<IConversationGrain>(id).CreateAsync("bench", new CreateConversation(Text: text));
+        await ended[id].Reader.ReadAsync();
+        checkedIds.Add(id);
+        return measure([.. await store.ReadEventsAsync(id, 0, ContractLimits.MaxEventsPage)]);
+    }
+
+    static double Between(List<EventEnvelope> log, string from, string to) =>
+        (log.First(e => e.Type == to).At - log.First(e => e.Type == from).At).TotalMilliseconds;
+
+    static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+    var results = new List<BenchResult>();
+    var lone = new List<double>();
+    for (var i = 0; i < tries; i++)
+    {
+        lone.Add(await RunAsync("Write at length.", log => Between(log, EventTypes.RunStarted, EventTypes.RunCompleted)));
+    }
+
+    var byFanOut = new Dictionary<int, double>();
+    foreach (var children in new[] { 1, 3, 20 })
+    {
+        var times = new List<double>();
+        for (var i = 0; i < tries; i++)
+        {
+            times.Add(await RunAsync($"{BenchChatModel.FanOut}{children}", log => Between(log, EventTypes.ToolCall, EventTypes.ToolResult)));
+        }
+
+        byFanOut[children] = Median(times);
+    }
+
+    var verified = await silo.VerifyAsync(checkedIds);
+    results.Add(new("A1.lone", "a lone conversation's run (one 200-token answer): run.started to run.completed", Median(lone), "ms", verified));
+    foreach (var (children, time) in byFanOut)
+    {
+        results.Add(new($"A1.fanout{children}", $"start_subagents with {children} children of 200 tokens each: tool.call to tool.result", time, "ms", verified));
+    }
+
+    results.Add(new("A1.overhead", "a child over a lone conversation (A1.fanout1 - A1.lone)", byFanOut[1] - Median(lone), "ms", verified));
+    return results;
 }
 
 async Task<List<BenchResult>> BytesPerAnswerAsync(string id, string name, TimeSpan window)
@@ -371,6 +431,7 @@ internal sealed class BenchSilo : IAsyncDisposable
             // One user runs every conversation of the bench, some of them long: no per-user caps.
             ["Agent:MaxRunningConversationsPerUser"] = "1000000",
             ["Agent:MaxEventsPerConversation"] = "1000000000",
+            ["Agent:MaxSubagentsPerCall"] = "20",
         });
         builder.Services.AddSingleton<BenchChatModel>();
         if (!demo)
