@@ -165,6 +165,58 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
         }
     }
 
+    [Fact]
+    public async Task KilledSiloOfTheParent_MidFanOut_EveryChildCompletesOnce_AndTheParentJoinsThem()
+    {
+        await using var model = await FakeOpenAI.FakeOpenAIServer.StartAsync(cancellationToken: Ct);
+        var connectionString = await postgres.Server.CreateDatabaseAsync("fanout", Ct);
+        var settings = FanOutScripts.Settings(model);
+        settings["Orleans__Mode"] = "Cluster";
+        settings["Orleans__ClusterId"] = $"fanout-{Guid.NewGuid():N}";
+        settings["Storage__Provider"] = "Postgres";
+        settings["ConnectionStrings__Agents"] = connectionString;
+        await SiloProcess.MigrateAsync(settings, Ct);
+        var store = new PostgresEventStore(
+            Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }),
+            NullLogger<PostgresEventStore>.Instance);
+
+        var directory = TestEnvironment.NewTempDirectory();
+        var gateways = Enumerable.Range(0, 3).Select(_ => TestEnvironment.FreePort()).ToArray();
+        var silos = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
+        try
+        {
+            using var client = await SiloProcess.ConnectAsync(gateways, settings["Orleans__ClusterId"], Ct);
+            var grains = client.Services.GetRequiredService<IClusterClient>();
+            var management = grains.GetGrain<IManagementGrain>(0);
+            await TestEnvironment.EventuallyAsync(
+                async () => (await management.GetHosts(onlyActive: true)).Count == 3 ? "" : null, TimeSpan.FromSeconds(60), "three active silos");
+
+            var id = Ids.NewConversationId();
+            await grains.GetGrain<IConversationGrain>(id).CreateAsync(Alice, new CreateConversation(Text: FanOutScripts.Parent(model, 3)), Ct);
+            var started = await store.WaitForAsync(id, e => e.Data is SubagentStarted { Title: "Part 3" }, TimeSpan.FromSeconds(30));
+            foreach (var child in started.Select(e => e.Data).OfType<SubagentStarted>())
+            {
+                await store.WaitForAsync(child.ChildId, e => e.Type == EventTypes.MessageDelta, TimeSpan.FromSeconds(30));
+            }
+
+            // Kill the silo that hosts the parent, wherever its children are.
+            var parentPort = (await management.GetDetailedGrainStatistics(null, null, Ct))
+                .Single(s => s.GrainId.Key.ToString() == id).SiloAddress.Endpoint.Port;
+            await silos[Array.IndexOf(gateways, await GatewayPortOfAsync(management, parentPort))].KillAsync();
+
+            var events = await store.WaitForEndAsync(id, TimeSpan.FromSeconds(90));
+            await FanOutScripts.AssertEveryChildOnceAsync(store, events, 3);
+            Assert.Contains(events, e => e.Type == EventTypes.RunResumed);
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
     private static async Task<int> GatewayPortOfAsync(IManagementGrain management, int siloPort)
     {
         var details = await management.GetDetailedHosts(onlyActive: true);

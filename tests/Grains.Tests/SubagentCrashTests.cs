@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Agents.Events;
 using Agents.FakeOpenAI;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,23 +18,8 @@ public sealed class SubagentCrashTests
     public async Task KilledMidFanOut_EveryChildCompletesOnce_AndTheParentJoinsThem()
     {
         await using var model = await FakeOpenAIServer.StartAsync(cancellationToken: Ct);
-        var children = Enumerable.Range(1, 3).Select(i => model.NewScript()
-            // Long enough to be cut by the kill; after the restart the step is retried and answers at once.
-            .Then(FakeReply.Stream().StampedText(60, TimeSpan.FromMilliseconds(50)))
-            .Otherwise(FakeReply.Say($"Report {i}."))).ToList();
-        var tasks = JsonSerializer.Serialize(new { tasks = children.Select((c, i) => new { title = $"Part {i + 1}", prompt = $"Research part {i + 1} {c.Marker}" }) });
-        var parent = model.NewScript()
-            .Then(FakeReply.Stream().ToolCall("call_fanout", "subagents-start_subagents", tasks))
-            .Otherwise(FakeReply.Say("Combined report."));
-        var settings = new Dictionary<string, string>
-        {
-            ["Llm__Provider"] = "OpenAI",
-            ["Llm__Endpoint"] = model.Endpoint.ToString(),
-            ["Llm__Model"] = "fake",
-            ["Llm__ApiKey"] = "unused",
-            ["Llm__InitialBackoff"] = "00:00:00.100",
-            ["Agent__DeltaFlushWindow"] = "00:00:00",
-        };
+        var prompt = FanOutScripts.Parent(model, 3);
+        var settings = FanOutScripts.Settings(model);
         var directory = TestEnvironment.NewTempDirectory();
         var store = SiloProcess.OpenStore(directory);
         var id = Ids.NewConversationId();
@@ -45,7 +29,7 @@ public sealed class SubagentCrashTests
         {
             using var client = await first.ConnectAsync(Ct);
             await client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id)
-                .CreateAsync(Alice, new CreateConversation(Text: $"Research everything {parent.Marker}"), Ct);
+                .CreateAsync(Alice, new CreateConversation(Text: prompt), Ct);
             var started = await store.WaitForAsync(id, e => e.Data is SubagentStarted { Title: "Part 3" }, TimeSpan.FromSeconds(30));
             childIds = [.. started.Select(e => e.Data).OfType<SubagentStarted>().Select(s => s.ChildId)];
             // Every child is streaming.
@@ -61,23 +45,19 @@ public sealed class SubagentCrashTests
         await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
         var events = await store.WaitForEndAsync(id, TimeSpan.FromSeconds(60));
 
-        LogInvariants.AssertHold(events);
-        Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
-        Assert.Equal(childIds, events.Select(e => e.Data).OfType<SubagentStarted>().Select(s => s.ChildId));
-        Assert.Equal(childIds.Order(), events.Select(e => e.Data).OfType<SubagentEnded>().Select(s => s.ChildId).Order());
-        using var joined = JsonDocument.Parse(events.Select(e => e.Data).OfType<ToolResultReturned>().Single().Result!);
-        Assert.Equal(["Report 1.", "Report 2.", "Report 3."], joined.RootElement.EnumerateArray().Select(o => o.GetProperty("text").GetString()));
+        await FanOutScripts.AssertEveryChildOnceAsync(store, events, 3);
+        // Every child was cut by the kill, so every one answered again after it.
+        var answers = new List<string>();
         foreach (var childId in childIds)
         {
-            var log = await store.ReadAllAsync(childId);
-            LogInvariants.AssertHold(log);
-            // Started once: one first message, one run; resumed after the kill, completed once.
-            Assert.Single(log, e => e.Type == EventTypes.UserMessage);
-            Assert.Single(log, e => e.Type == EventTypes.RunStarted);
-            Assert.Single(log, e => e.Type == EventTypes.RunResumed);
-            Assert.Equal(EventTypes.RunCompleted, log[^1].Type);
+            answers.Add((await store.ReadAllAsync(childId)).Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
         }
 
-        Assert.Equal(childIds.Order(), (await store.ListChildrenAsync(id, Ct)).Select(c => c.Id).Order());
+        Assert.Equal(["Report 1.", "Report 2.", "Report 3."], answers);
+        foreach (var childId in childIds)
+        {
+            // Cut by the kill, every one of them: resumed once.
+            Assert.Single(await store.ReadAllAsync(childId), e => e.Type == EventTypes.RunResumed);
+        }
     }
 }
