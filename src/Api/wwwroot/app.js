@@ -161,6 +161,7 @@ function select(id) {
   }
 
   current?.watch.stop();
+  current?.view.dispose();
   if (location.hash.slice(1) !== id) {
     history.replaceState(null, '', `#${encodeURIComponent(id)}`);
   }
@@ -190,6 +191,7 @@ function showConversation(id) {
     ui.timeline.replaceChildren();
     if (current) {
       current.watch?.stop();
+      current.view.dispose();
       current = null;
     }
 
@@ -292,24 +294,14 @@ class ConversationView {
 
         this.closeRequest(d.requestId, d.approved === true ? 'Approved' : d.approved === false ? 'Denied' : `Answered: ${d.text ?? ''}`);
         break;
-      case 'subagent.started': {
-        // A sub-agent is a conversation of its own: its step opens it.
-        const li = this.add(step('subagent', `Sub-agent: ${d.title}`));
-        li.dataset.childId = d.childId;
-        li.dataset.state = 'running';
-        const open = document.createElement('button');
-        open.type = 'button';
-        open.className = 'open-child';
-        open.textContent = 'Open';
-        open.addEventListener('click', () => select(d.childId));
-        li.append(open);
+      case 'subagent.started':
+        this.add(this.subagentCard(d));
         break;
-      }
       case 'subagent.ended': {
-        const li = ui.timeline.querySelector(`li[data-child-id="${CSS.escape(d.childId)}"]`);
-        if (li) {
-          li.dataset.state = d.outcome;
-          li.append(note(`Sub-agent ${d.outcome}.`));
+        const card = this.subagents.get(d.childId);
+        if (card) {
+          card.dataset.state = d.outcome;
+          card.querySelector('.status').textContent = d.outcome;
         }
 
         break;
@@ -347,6 +339,76 @@ class ConversationView {
   add(element) {
     ui.timeline.append(element);
     return element;
+  }
+
+  /**
+   * A sub-agent under the parent's step: its title and status; opened, it watches the child's own log and shows its
+   * text as it streams; a button opens the child as a conversation of its own.
+   */
+  watchChild(childId, onEvent) {
+    this.childWatches ??= new Set();
+    const watch = client.watch(childId, 0, onEvent);
+    this.childWatches.add(watch);
+    return watch;
+  }
+
+  /** Stops what the view watches besides its own conversation (opened sub-agents). */
+  dispose() {
+    for (const watch of this.childWatches ?? []) watch.stop();
+    this.childWatches?.clear();
+  }
+
+  subagentCard(d) {
+    this.subagents ??= new Map();
+    const card = document.createElement('li');
+    card.className = 'step subagent';
+    card.dataset.childId = d.childId;
+    card.dataset.state = 'running';
+    const details = document.createElement('details');
+    const summary = document.createElement('summary');
+    const title = document.createElement('span');
+    title.className = 'label';
+    title.textContent = `Sub-agent: ${d.title}`;
+    const status = document.createElement('span');
+    status.className = 'status';
+    status.textContent = 'running';
+    summary.append(title, ' ', status);
+    const text = document.createElement('div');
+    text.className = 'text';
+    details.append(summary, text);
+    let watch = null;
+    details.addEventListener('toggle', () => {
+      if (details.open && !watch) {
+        text.replaceChildren();
+        const messages = new Map();
+        watch = this.watchChild(d.childId, event => {
+          const m = event.data ?? {};
+          if (event.type === 'message.delta' || event.type === 'message.assistant') {
+            let el = messages.get(m.messageId);
+            if (!el) {
+              el = document.createElement('p');
+              messages.set(m.messageId, el);
+              text.append(el);
+            }
+
+            if (event.type === 'message.delta') el.append(document.createTextNode(m.text));
+            else el.textContent = m.text;
+          }
+        });
+      } else if (!details.open && watch) {
+        watch.stop();
+        this.childWatches.delete(watch);
+        watch = null;
+      }
+    });
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'open-child';
+    open.textContent = 'Open';
+    open.addEventListener('click', () => select(d.childId));
+    card.append(details, open);
+    this.subagents.set(d.childId, card);
+    return card;
   }
 
   message(messageId) {
