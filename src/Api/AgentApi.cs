@@ -118,6 +118,7 @@ public static class AgentApi
         app.MapAgentObservability();
         app.MapDevTokenApi();
         app.MapConversationsApi();
+        app.MapDemoPages();
         // A connection lives no longer than the token it was opened with.
         app.MapHub<AgentHub>(AgentHub.Path, o => o.CloseOnAuthenticationExpiration = true);
 

@@ -15,7 +15,7 @@ namespace Agents.Grains.Agent;
 /// for approval, an answer); anything else gets a short answer. It reads only the history, so a step retried
 /// after a restart plays the same way.
 /// </summary>
-public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, TimeProvider time) : IChatCompletionService
+public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, TimeProvider time, DemoSite site) : IChatCompletionService
 {
 
     private static readonly string[] DinnerWords = ["dinner", "restaurant", "table", "reservation", "eat out", "book a"];
@@ -44,7 +44,7 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
         var lastUser = chatHistory.LastOrDefault(m => m.Role == AuthorRole.User);
         var request = lastUser?.Content ?? "";
         var sinceRequest = lastUser is null ? [] : chatHistory.Skip(chatHistory.IndexOf(lastUser) + 1).ToList();
-        var turn = Plan(request, sinceRequest, kernel);
+        var turn = DemoResearch.Plan(chatHistory, request, sinceRequest, kernel, site) ?? Plan(request, sinceRequest, kernel);
 
         if (turn.Progress is not null)
         {
@@ -85,14 +85,14 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
         yield return Chunk(null, new Dictionary<string, object?> { [ChunkMetadata.Usage] = new TokenUsage(inputTokens, outputTokens) });
     }
 
-    private static Turn Plan(string request, List<ChatMessageContent> sinceRequest, Kernel? kernel)
+    private static DemoTurn Plan(string request, List<ChatMessageContent> sinceRequest, Kernel? kernel)
     {
         var search = FullName(kernel, DemoPlugin.SearchRestaurants);
         var reserve = FullName(kernel, DemoPlugin.MakeReservation);
         var wantsDinner = DinnerWords.Any(w => request.Contains(w, StringComparison.OrdinalIgnoreCase));
         if (!wantsDinner || search is null || reserve is null)
         {
-            return new Turn(null, Answer(request), null);
+            return new DemoTurn(null, Answer(request), null);
         }
 
         var results = sinceRequest.SelectMany(m => m.Items.OfType<FunctionResultContent>()).ToList();
@@ -101,7 +101,7 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
         if (found is null)
         {
             var query = JsonSerializer.Serialize(new { query = request.Length > 120 ? request[..120] : request });
-            return new Turn("Finding places", null, new PlannedCall(search, query));
+            return new DemoTurn("Finding places", null, new DemoCall(search, query));
         }
 
         if (booked is null)
@@ -109,18 +109,19 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
             var pick = PickRestaurant(found.Result?.ToString());
             var people = PeopleIn(request);
             var args = JsonSerializer.Serialize(new { restaurant = pick, time = "19:30", people });
-            return new Turn("Evaluating places", $"{pick} looks best tonight: great reviews and a table at 19:30. I'll book it for {people} if you approve.\n", new PlannedCall(reserve, args));
+            return new DemoTurn("Evaluating places", $"{pick} looks best tonight: great reviews and a table at 19:30. I'll book it for {people} if you approve.\n", new DemoCall(reserve, args));
         }
 
         var outcome = booked.Result?.ToString() ?? "";
         return outcome.Contains("\"confirmation\"", StringComparison.OrdinalIgnoreCase)
-            ? new Turn(null, Confirmed(outcome), null)
-            : new Turn(null, $"I did not book anything: {Shorten(outcome)}. Tell me if you want another place or time, and I'll try again.", null);
+            ? new DemoTurn(null, Confirmed(outcome), null)
+            : new DemoTurn(null, $"I did not book anything: {Shorten(outcome)}. Tell me if you want another place or time, and I'll try again.", null);
     }
 
     private static string Answer(string request) =>
         $"I'm the demo model of this service, running offline. You said: \"{Shorten(request)}\". " +
-        "Ask me to order dinner to watch a whole agent run: progress, tool calls, and an approval before I book a table.";
+        "Ask me to order dinner to watch a whole agent run: progress, tool calls, and an approval before I book a table; " +
+        "or to research a topic (\"research sourdough\") to watch three sub-agents read sources in parallel.";
 
     private static string Confirmed(string reservationJson)
     {
@@ -178,13 +179,13 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
         return 2;
     }
 
-    private static string? FullName(Kernel? kernel, string function) =>
+    internal static string? FullName(Kernel? kernel, string function) =>
         kernel?.Plugins.SelectMany(p => p.Select(f => (Plugin: p.Name, Function: f.Name)))
             .Where(x => x.Function == function)
             .Select(x => $"{x.Plugin}-{x.Function}")
             .FirstOrDefault();
 
-    private static string Shorten(string text) => text.Length <= 80 ? text : string.Concat(text.AsSpan(0, 77), "...");
+    internal static string Shorten(string text) => text.Length <= 80 ? text : string.Concat(text.AsSpan(0, 77), "...");
 
     // Word-sized pieces, each keeping its trailing space, so the deltas concatenate to the text.
     private static IEnumerable<string> Tokenize(string text)
@@ -207,8 +208,9 @@ public sealed class DemoChatCompletionService(IOptions<LlmOptions> options, Time
 
     private static StreamingChatMessageContent Chunk(string? text, IReadOnlyDictionary<string, object?>? metadata = null) =>
         new(AuthorRole.Assistant, text, metadata: metadata);
-
-    private sealed record Turn(string? Progress, string? Text, PlannedCall? Call);
-
-    private sealed record PlannedCall(string Name, string Arguments);
 }
+
+/// <summary>One answer of the Demo model: a status line, text, a tool call (any of them).</summary>
+internal sealed record DemoTurn(string? Progress, string? Text, DemoCall? Call);
+
+internal sealed record DemoCall(string Name, string Arguments);
