@@ -175,6 +175,33 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         Assert.True(await page.EvaluateAsync<bool>("() => window.__pwned === undefined"));
     }
 
+    [Fact]
+    public async Task ResearchRun_InThePage_NestsThreeLiveSubagents_AndWritesTheReportWithItsSources()
+    {
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, TestEnvironment.NewUser("research"));
+        await page.GetByLabel("Start a conversation").FillAsync("research sourdough");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
+
+        var timeline = page.Locator("#timeline");
+        var subagents = timeline.Locator(".step.subagent");
+        await Expect(subagents).ToHaveCountAsync(3);
+        await Expect(subagents.First).ToContainTextAsync("sourdough: Background");
+        // Opened, a sub-agent shows its own text, read from its own log.
+        await subagents.First.Locator("summary").ClickAsync();
+        await Expect(subagents.First.Locator(".text")).ToContainTextAsync("The story of sourdough");
+        await Expect(timeline.Locator(".step.subagent[data-state='completed']")).ToHaveCountAsync(3);
+        var report = timeline.Locator(".message.assistant").Last;
+        await Expect(report).ToContainTextAsync("Report on sourdough");
+        await Expect(report).ToContainTextAsync("Sources: http");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+
+        // A child's own log opens as a conversation of its own.
+        await subagents.Nth(1).Locator(".open-child").ClickAsync();
+        await Expect(timeline.Locator(".message.user").First).ToContainTextAsync("/demo/research/sourdough/today");
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Source: http");
+    }
+
     private Task<IBrowserContext> NewContextAsync() =>
         browser.Browser.NewContextAsync(new() { BaseURL = api.BaseAddress.ToString(), ViewportSize = new() { Width = 1200, Height = 900 } });
 

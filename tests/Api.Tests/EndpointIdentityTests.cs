@@ -27,7 +27,8 @@ namespace Agents.Api.Tests;
 public sealed class EndpointIdentityTests(ApiFixture api)
 {
     /// <summary>The endpoints anyone may call, as "METHODS pattern" (<c>*</c>: any method).</summary>
-    private static readonly string[] AnonymousEndpoints = ["* /healthz", "* /readyz", "* /metrics", "POST /api/dev/token"];
+    // The Demo model's research sources are read by fetch_url, which sends no token; they hold nothing of anyone.
+    private static readonly string[] AnonymousEndpoints = ["* /healthz", "* /readyz", "* /metrics", "POST /api/dev/token", "GET /demo/research/{topic}/{angle}"];
 
     /// <summary>Static files are served before routing, so they are not endpoints: the page must load before sign-in.</summary>
     private static readonly string[] StaticFiles = ["/", "/index.html", "/app.js", "/agent-client.js", "/app.css"];
