@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http;
+using System.Text;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -23,6 +24,10 @@ public static class WebToolExtensions
         {
             return builder;
         }
+
+        // Pages in windows-1252, Shift_JIS and the like decode properly only with the code pages registered, and
+        // AngleSharp remembers at first use which encodings exist.
+        Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
 
         var services = builder.Services;
         services.AddOptions<FetchUrlOptions>().BindConfiguration(FetchUrlOptions.SectionName).ValidateDataAnnotations()
