@@ -82,6 +82,10 @@ public sealed class WebPlugin(IHttpClientFactory clients, FetchUrlGuard guard, I
             // Our words, not the exception's: those can carry the address and port that was tried.
             throw new FetchUrlException($"Could not fetch {FetchUrlGuard.Show(uri)}: {Describe(ex.HttpRequestError)}.");
         }
+        catch (IOException)
+        {
+            throw new FetchUrlException($"Could not fetch {FetchUrlGuard.Show(uri)}: the connection broke while the page was read.");
+        }
     }
 
     private static async Task<FetchUrlResult> ReadAsync(Uri uri, HttpResponseMessage response, FetchUrlOptions settings, CancellationToken cancellationToken)
