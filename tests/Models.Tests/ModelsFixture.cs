@@ -95,6 +95,9 @@ public sealed class ModelsFixture : IAsyncLifetime
             ["Mcp:Servers:text:Arguments:1"] = FakeMcpStdioServer.Argument,
             // Nothing listens there: the silo must start anyway, without that server's tools.
             ["Mcp:Servers:offline:Url"] = $"http://127.0.0.1:{FreePort()}/mcp",
+            // fetch_url, allowed to read the tests' own sites on 127.0.0.1 and nothing else internal.
+            ["Tools:FetchUrl:Enabled"] = "true",
+            ["Tools:FetchUrl:AllowedHosts:0"] = "127.0.0.1",
         });
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(Logs);

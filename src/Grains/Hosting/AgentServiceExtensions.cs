@@ -1,6 +1,7 @@
 using Agents.Grains.Agent;
 using Agents.Grains.Agent.Mcp;
 using Agents.Grains.Agent.Tools;
+using Agents.Grains.Agent.Tools.Web;
 using Agents.Grains.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -64,6 +65,7 @@ public static class AgentServiceExtensions
             kernel.Plugins.AddFromType<DemoPlugin>(DemoPlugin.PluginName);
         }
 
+        builder.AddWebTools();
         builder.AddMcpTools();
 
         var llm = builder.Configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();

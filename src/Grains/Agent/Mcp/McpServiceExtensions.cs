@@ -1,4 +1,5 @@
 using Agents.Grains.Agent.Tools;
+using Agents.Grains.Agent.Tools.Web;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -18,7 +19,7 @@ public static class McpServiceExtensions
     public static IHostApplicationBuilder AddMcpTools(this IHostApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(McpOptions.SectionName).Get<McpOptions>() ?? new McpOptions();
-        var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { UserInputPlugin.PluginName, DemoPlugin.PluginName };
+        var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { UserInputPlugin.PluginName, DemoPlugin.PluginName, WebPlugin.PluginName };
         var servers = new List<McpServerRegistration>();
         foreach (var (name, server) in options.Servers.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
