@@ -64,6 +64,7 @@ public static class AgentApi
     {
         var services = builder.Services;
         builder.AddAgentObservability();
+        DemoPagesApi.AddDemoDefaults(builder.Configuration);
         var mode = builder.AddAgentOrleans();
         builder.AddAgentIdentity(singleNode: mode == OrleansMode.Single);
 

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
 using Agents.Grains.Agent;
+using Agents.Grains.Agent.Tools.Web;
+using Agents.Silo;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -12,6 +14,28 @@ namespace Agents.Api.Apis;
 /// </summary>
 public static class DemoPagesApi
 {
+    /// <summary>
+    /// With the Demo model on a single node, and unless configured otherwise, <c>fetch_url</c> is on and may read this
+    /// machine's loopback address, where the app serves the research scenario's sources. Nothing else changes: every other
+    /// private or local address stays refused, and with a real model the tool is off until an operator enables it.
+    /// </summary>
+    public static void AddDemoDefaults(ConfigurationManager configuration)
+    {
+        var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
+        var orleans = configuration.GetSection(OrleansHostOptions.SectionName).Get<OrleansHostOptions>() ?? new OrleansHostOptions();
+        if (llm.Provider != ModelProvider.Demo || orleans.Mode != OrleansMode.Single
+            || configuration[$"{FetchUrlOptions.SectionName}:Enabled"] is not null)
+        {
+            return;
+        }
+
+        configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            [$"{FetchUrlOptions.SectionName}:Enabled"] = "true",
+            [$"{FetchUrlOptions.SectionName}:AllowedHosts:0"] = "127.0.0.1",
+        });
+    }
+
     public static WebApplication MapDemoPages(this WebApplication app)
     {
         var llm = app.Configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
