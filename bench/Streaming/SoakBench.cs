@@ -123,24 +123,8 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
     private static async Task<(long Live, long Heap)> ManagedHeapAsync(HttpClient http, CancellationToken cancellationToken)
     {
         var text = await http.GetStringAsync("/metrics", cancellationToken);
-        long live = 0, heap = 0;
-        foreach (var line in text.Split('\n'))
-        {
-            if (!double.TryParse(line[(line.LastIndexOf(' ') + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
-            {
-                continue;
-            }
-
-            if (line.StartsWith("agents_process_heap_live_bytes", StringComparison.Ordinal))
-            {
-                live = (long)value;
-            }
-            else if (line.StartsWith("dotnet_gc_last_collection_heap_size_bytes", StringComparison.Ordinal))
-            {
-                heap += (long)value;
-            }
-        }
-
+        var live = (long)PrometheusText.Sum(text, "agents_process_heap_live_bytes");
+        var heap = (long)PrometheusText.Sum(text, "dotnet_gc_last_collection_heap_size_bytes");
         return (live, heap);
     }
 

@@ -429,6 +429,14 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         return (stopwatch.Elapsed, watcher.Error ?? (watcher.LastSeq == lastSeq ? null : $"replay ended at {watcher.LastSeq} of {lastSeq}"));
     }
 
+    /// <summary>The silo's <c>agents.runs.active</c> gauge, read from its Prometheus <c>/metrics</c>.</summary>
+    private static async Task<long> ActiveRunsAsync(ServerProcess silo, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = silo.BaseAddress };
+        var text = await http.GetStringAsync("/metrics", cancellationToken);
+        return (long)PrometheusText.Sum(text, "agents_runs_active");
+    }
+
     // ---- R2: failover ------------------------------------------------------------------------------
 
     /// <summary>
@@ -496,32 +504,18 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         }
 
         started.Wait(stop.Token);
-        // The silo doing the most work hosts the most of these runs (placement is Orleans' to choose).
+        // Placement is Orleans' to choose: the victim is the silo whose own metrics count the most runs in its loop.
         var silos = cluster.Servers.Where(s => s.Name.StartsWith("silo", StringComparison.Ordinal)).ToList();
-        var before = silos.Select(s => s.CpuTime).ToList();
-        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-        var byWork = silos.Select((s, i) => (Silo: s, Work: s.CpuTime - before[i])).OrderByDescending(x => x.Work).Select(x => x.Silo).ToList();
-        var victim = byWork[0];
+        var hosted = new List<(ServerProcess Silo, long Runs)>();
+        foreach (var silo in silos)
+        {
+            hosted.Add((silo, await ActiveRunsAsync(silo, cancellationToken)));
+        }
+
+        var victim = hosted.MaxBy(x => x.Runs).Silo;
         var killedAt = Stopwatch.GetTimestamp();
         victim.Kill();
-        // CPU is only a hint (the stream agents' silo works hard too): a silo that hosted none of the runs leaves every
-        // stream flowing. Then the next one goes, and the figure counts from its kill.
-        for (var next = 1; next < byWork.Count && await AllStillStreamingAsync(); next++)
-        {
-            victim = byWork[next];
-            killedAt = Stopwatch.GetTimestamp();
-            victim.Kill();
-        }
-
         await Task.WhenAll(tasks);
-
-        async Task<bool> AllStillStreamingAsync()
-        {
-            var seen = watchers.Select(w => w.LastSeq).ToList();
-            await Task.Delay(TimeSpan.FromMilliseconds(1_500), cancellationToken);
-            return watchers.Select((w, i) => w.LastTerminal is not null || w.LastSeq > seen[i]).All(flowing => flowing)
-                && watchers.Any(w => w.LastTerminal is null);
-        }
 
         var affected = resumedAt.Where(t => t != 0).ToList();
         var slowest = affected.Count == 0 ? double.NaN : affected.Max(t => Stopwatch.GetElapsedTime(killedAt, t).TotalSeconds);
