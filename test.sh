@@ -42,6 +42,29 @@ passed=$(grep -E '^\s*succeeded: [0-9]+' "$log_dir/dotnet-test.log" | awk '{s+=$
 failed=$(grep -E '^\s*failed: [0-9]+' "$log_dir/dotnet-test.log" | awk '{s+=$2} END {print s+0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 
+# The front-end protocols with their official clients (the AI SDK's `ai`, AG-UI's `@ag-ui/client`, pinned in
+# tests/js/package-lock.json) against the service just built, and the example page in Chromium (playwright-core,
+# on Debian's browser). `ai` declares Node >= 22 but runs on Node 20: npm warns (EBADENGINE) and goes on
+# (docs/frontends.md).
+for dir in tests/js examples/react-chat; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || { echo "npm ci in $dir: FAILED"; status=1; failed=$((failed + 1)); }
+  fi
+done
+# The example page (useChat with resume) that the browser tests drive, built with Vite.
+(cd examples/react-chat && npm run build --silent) > "$log_dir/react-chat-build.log" 2>&1 || { cat "$log_dir/react-chat-build.log"; status=1; failed=$((failed + 1)); }
+set +e
+(cd tests/js && CONFIGURATION="$configuration" node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs) > "$log_dir/js-test.log" 2>&1
+js_status=$?
+set -e
+grep -E '^(not )?ok |^# (pass|fail) ' "$log_dir/js-test.log"
+js_passed=$(grep -E '^# pass [0-9]+' "$log_dir/js-test.log" | awk '{s+=$3} END {print s+0}')
+js_failed=$(grep -E '^# fail [0-9]+' "$log_dir/js-test.log" | awk '{s+=$3} END {print s+0}')
+if [ "$js_status" -ne 0 ] && [ "$js_failed" -eq 0 ]; then js_failed=1; fi
+if [ "$js_status" -ne 0 ]; then status=1; tail -n 80 "$log_dir/js-test.log"; fi
+passed=$((passed + js_passed))
+failed=$((failed + js_failed))
+
 # The benchmark's quick mode, after the tests so it runs alone: it passes when every figure is produced and
 # every check of what the clients received holds. Its timings are printed, never asserted (bench/README.md).
 set +e

@@ -3,6 +3,7 @@ using Agents.Api.Conversations;
 using Agents.Api.Hosting;
 using Agents.Api.Hubs;
 using Agents.Api.Identity;
+using Agents.Api.Protocols;
 using Agents.Api.RateLimiting;
 using Agents.Api.Streaming;
 using Agents.Silo;
@@ -76,6 +77,7 @@ public static class AgentApi
         services.AddSingleton<ConversationFeeds>();
         services.AddHostedService(sp => sp.GetRequiredService<ConversationFeeds>());
         services.AddSingleton<ConversationGateway>();
+        services.AddSingleton<ChatConversations>();
         services.AddUserRateLimits();
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ConversationProblems.Customize);
@@ -119,6 +121,8 @@ public static class AgentApi
         app.MapAgentObservability();
         app.MapDevTokenApi();
         app.MapConversationsApi();
+        app.MapUiChatApi();
+        app.MapAgUiApi();
         app.MapDemoPages();
         // A connection lives no longer than the token it was opened with.
         app.MapHub<AgentHub>(AgentHub.Path, o => o.CloseOnAuthenticationExpiration = true);

@@ -76,9 +76,12 @@ public sealed class EndpointIdentityTests(ApiFixture api)
             }
         }
 
-        // A good token in the query counts only where browsers cannot send a header (the hub, the SSE stream).
+        // A good token in the query counts only where browsers cannot send a header (the hub, the SSE streams: the
+        // contract's, and the front-end protocols' resume and connect).
         var good = await api.TokenAsync(TestEnvironment.NewUser("query"));
-        foreach (var endpoint in guarded.Where(e => !e.Pattern.StartsWith("/hubs", StringComparison.Ordinal) && !e.Pattern.EndsWith("/events/stream", StringComparison.Ordinal)))
+        foreach (var endpoint in guarded.Where(e => !e.Pattern.StartsWith("/hubs", StringComparison.Ordinal) && !e.Pattern.EndsWith("/events/stream", StringComparison.Ordinal)
+            && !(e.Pattern.StartsWith("/api/ui/chat", StringComparison.Ordinal) && e.Pattern.EndsWith("/stream", StringComparison.Ordinal))
+            && !(e.Pattern.StartsWith("/api/agui", StringComparison.Ordinal) && e.Pattern.EndsWith("/connect", StringComparison.Ordinal))))
         {
             using var response = await SendAsync(endpoint, token: null, query: $"access_token={good}");
             await AssertUnauthorizedAsync(response, $"{endpoint.Display} with the token in the query");

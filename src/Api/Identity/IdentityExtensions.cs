@@ -72,5 +72,10 @@ public static class IdentityExtensions
     private static bool AcceptsQueryToken(PathString path) =>
         path.StartsWithSegments("/hubs", StringComparison.OrdinalIgnoreCase)
         || (path.StartsWithSegments("/api/conversations", StringComparison.OrdinalIgnoreCase)
-            && path.Value!.EndsWith("/events/stream", StringComparison.OrdinalIgnoreCase));
+            && path.Value!.EndsWith("/events/stream", StringComparison.OrdinalIgnoreCase))
+        // The front-end protocols' reconnecting streams, which a page may open without a header.
+        || (path.StartsWithSegments("/api/ui/chat", StringComparison.OrdinalIgnoreCase)
+            && path.Value!.EndsWith("/stream", StringComparison.OrdinalIgnoreCase))
+        || (path.StartsWithSegments("/api/agui", StringComparison.OrdinalIgnoreCase)
+            && path.Value!.EndsWith("/connect", StringComparison.OrdinalIgnoreCase));
 }
