@@ -79,6 +79,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         var logPath = Path.Combine(directory, $"{name}.log");
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start.");
+        ChildProcesses.Track(process);
         process.OutputDataReceived += (_, e) => Write(log, e.Data);
         process.ErrorDataReceived += (_, e) => Write(log, e.Data);
         process.BeginOutputReadLine();

@@ -524,7 +524,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         var mismatched = 0;
         for (var i = 0; i < runs; i++)
         {
-            var info = await connections[i].InvokeAsync<ConversationInfo>("GetConversation", watchers[i].ConversationId, cancellationToken);
+            var info = await connections[i].InvokeRetryingAsync<ConversationInfo>("GetConversation", [watchers[i].ConversationId], cancellationToken);
             mismatched += info.LastSeq == watchers[i].LastSeq ? 0 : 1;
         }
 

@@ -11,6 +11,7 @@ using Agents.Silo.Health;
 using Agents.Silo.Observability;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Agents.Api;
 
@@ -76,6 +77,8 @@ public static class AgentApi
         services.AddSingleton<StreamHandleCache>();
         services.AddSingleton<ConversationFeeds>();
         services.AddHostedService(sp => sp.GetRequiredService<ConversationFeeds>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<GrainCalls>();
         services.AddSingleton<ConversationGateway>();
         services.AddSingleton<ChatConversations>();
         services.AddUserRateLimits();

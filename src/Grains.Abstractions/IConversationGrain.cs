@@ -20,6 +20,13 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("Respond")]
     Task<long> RespondAsync(string userId, Respond command, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The seq of this very answer if the request already got it, else null: how a caller that retried a
+    /// <see cref="RespondAsync"/> after a lost reply tells its own first success from another answer (a conflict).
+    /// </summary>
+    [Alias("FindAnswer")]
+    Task<long?> FindAnswerAsync(string userId, Respond command, CancellationToken cancellationToken = default);
+
     /// <summary>Cancels the active run, if any; returns once <c>run.cancelled</c> is stored.</summary>
     [Alias("Cancel")]
     Task CancelAsync(string userId, CancellationToken cancellationToken = default);

@@ -43,6 +43,7 @@ internal sealed class ApiProcess : IAsyncDisposable
 
         var log = Path.Combine(directory, $"api-{Guid.NewGuid():N}.log");
         var process = Process.Start(info) ?? throw new InvalidOperationException("The app did not start.");
+        ChildProcesses.Track(process);
         var writer = new StreamWriter(log) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };

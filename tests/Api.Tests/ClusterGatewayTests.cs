@@ -70,7 +70,7 @@ public sealed class ClusterGatewayTests
             });
             await gateway.StartAsync(Ct);
             var management = gateway.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0);
-            await EventuallyAsync(async () => (await management.GetHosts(onlyActive: true)).Count == 3, "three active silos");
+            await TestEnvironment.EventuallyAsync(async () => (await management.GetHosts(onlyActive: true)).Count == 3, TimeSpan.FromSeconds(60), "three active silos");
 
             var baseAddress = new Uri(gateway.Urls.Single());
             using var http = new HttpClient { BaseAddress = baseAddress };
@@ -176,19 +176,6 @@ public sealed class ClusterGatewayTests
         public ValueTask DisposeAsync() => _current.DisposeAsync();
     }
 
-    private static async Task EventuallyAsync(Func<Task<bool>> probe, string what)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!await probe())
-        {
-            if (stopwatch.Elapsed > TimeSpan.FromSeconds(60))
-            {
-                throw new TimeoutException($"Timed out waiting for {what}.");
-            }
-
-            await Task.Delay(200, Ct);
-        }
-    }
 
     private sealed record TokenResponse(string Token);
 }

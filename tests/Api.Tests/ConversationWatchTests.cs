@@ -131,6 +131,7 @@ public sealed class ConversationWatchTests(ApiFixture api)
         public Task<long> SendMessageAsync(string userId, SendMessage command, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<long> RespondAsync(string userId, Respond command, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<long?> FindAnswerAsync(string userId, Respond command, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task CancelAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 

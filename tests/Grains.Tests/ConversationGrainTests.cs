@@ -150,10 +150,15 @@ public sealed class ConversationGrainTests(SiloFixture silo)
         Assert.Equal(InputKinds.Question, request.Kind);
         Assert.Equal("Which city?", request.Prompt);
 
-        await silo.Conversation(id).RespondAsync(Alice, new Respond(request.RequestId, Text: "Oslo"), Ct);
+        var seq = await silo.Conversation(id).RespondAsync(Alice, new Respond(request.RequestId, Text: "Oslo"), Ct);
         var again = await Assert.ThrowsAsync<ConversationException>(() =>
             silo.Conversation(id).RespondAsync(Alice, new Respond(request.RequestId, Text: "Bergen"), Ct));
         Assert.Equal(ErrorCodes.Conflict, again.Code);
+        // The same answer repeated is a conflict too, but a retrying caller can find its first success.
+        Assert.Equal(ErrorCodes.Conflict, (await Assert.ThrowsAsync<ConversationException>(() =>
+            silo.Conversation(id).RespondAsync(Alice, new Respond(request.RequestId, Text: "Oslo"), Ct))).Code);
+        Assert.Equal(seq, await silo.Conversation(id).FindAnswerAsync(Alice, new Respond(request.RequestId, Text: "Oslo"), Ct));
+        Assert.Null(await silo.Conversation(id).FindAnswerAsync(Alice, new Respond(request.RequestId, Text: "Bergen"), Ct));
 
         var events = await silo.WaitForEndAsync(id);
         LogInvariants.AssertHold(events);

@@ -59,6 +59,7 @@ internal sealed class SiloProcess : IAsyncDisposable
 
         var log = Path.Combine(directory, $"silo-{Guid.NewGuid():N}.log");
         var process = Process.Start(info) ?? throw new InvalidOperationException("The silo did not start.");
+        ChildProcesses.Track(process);
         var writer = new StreamWriter(log) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };

@@ -27,6 +27,10 @@ internal static class TestEnvironment
     /// <summary>A user name no other test uses, so tests never see each other's conversations.</summary>
     public static string NewUser(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 13)];
 
+    /// <summary>Polls <paramref name="probe"/> until it holds or the timeout passes.</summary>
+    public static Task EventuallyAsync(Func<Task<bool>> probe, TimeSpan timeout, string what) =>
+        EventuallyAsync(async () => await probe() ? what : null, timeout, what);
+
     /// <summary>Polls <paramref name="probe"/> until it yields a value or the timeout passes.</summary>
     public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, TimeSpan timeout, string what)
         where T : class

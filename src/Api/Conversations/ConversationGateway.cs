@@ -16,49 +16,103 @@ public sealed record SeqResult(long Seq);
 public sealed class ConversationGateway(
     IGrainFactory grains,
     ConversationFeeds feeds,
+    GrainCalls calls,
     IHubContext<AgentHub, IAgentClient> hub,
     IOptions<GatewayOptions> options)
 {
     public async Task<ConversationInfo> CreateAsync(string userId, CreateConversation? command, CancellationToken cancellationToken)
     {
         var id = Ids.NewConversationId();
-        var info = await Grain(id).CreateAsync(userId, command ?? new CreateConversation(), cancellationToken);
+        var body = command ?? new CreateConversation();
+        var info = await calls.RetriedAsync("CreateConversation", async repeat =>
+        {
+            try
+            {
+                return await Grain(id).CreateAsync(userId, body, cancellationToken);
+            }
+            catch (ConversationException conflict) when (repeat && conflict.Code == ErrorCodes.Conflict)
+            {
+                // The id is new and only this call knows it: a conflict on a repeat is the first attempt's success.
+                try
+                {
+                    return await Grain(id).GetInfoAsync(userId, cancellationToken);
+                }
+                catch (ConversationException)
+                {
+                    throw conflict;
+                }
+            }
+        }, cancellationToken);
         // The user's other tabs on this gateway list it at once.
         await hub.Clients.User(userId).ConversationCreated(info);
         return info;
     }
 
+    /// <summary>Retried only with a <c>clientMessageId</c>: the grain answers a repeat with the first send's seq.</summary>
     public async Task<SeqResult> SendMessageAsync(string userId, string conversationId, SendMessage? command, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
         var body = command ?? throw ConversationException.InvalidArgument("a body { text, clientMessageId? } is required");
-        return new SeqResult(await Grain(conversationId).SendMessageAsync(userId, body, cancellationToken));
+        var send = () => Grain(conversationId).SendMessageAsync(userId, body, cancellationToken);
+        var seq = body.ClientMessageId is null
+            ? await GrainCalls.OnceAsync(send)
+            : await calls.RetriedAsync("SendMessage", _ => send(), cancellationToken);
+        return new SeqResult(seq);
     }
 
+    /// <summary>
+    /// Retried: a second answer is a conflict, so a repeat that meets one asks whether the log holds this very answer
+    /// (the first attempt's, whose reply was lost) and is told its seq.
+    /// </summary>
     public async Task<SeqResult> RespondAsync(string userId, string conversationId, Respond? command, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
         var body = command ?? throw ConversationException.InvalidArgument("a body { requestId, approved?, text? } is required");
-        return new SeqResult(await Grain(conversationId).RespondAsync(userId, body, cancellationToken));
+        return new SeqResult(await calls.RetriedAsync("Respond", async repeat =>
+        {
+            try
+            {
+                return await Grain(conversationId).RespondAsync(userId, body, cancellationToken);
+            }
+            catch (ConversationException conflict) when (repeat && conflict.Code == ErrorCodes.Conflict)
+            {
+                if (await Grain(conversationId).FindAnswerAsync(userId, body, cancellationToken) is { } first)
+                {
+                    return first;
+                }
+
+                throw;
+            }
+        }, cancellationToken));
     }
 
     public Task CancelAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        return Grain(conversationId).CancelAsync(userId, cancellationToken);
+        return calls.RetriedAsync("Cancel", _ => Grain(conversationId).CancelAsync(userId, cancellationToken), cancellationToken);
     }
 
     /// <summary>Deletes the conversation (its run cancelled first); its watchers end with <c>not_found</c>.</summary>
     public Task DeleteAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        return Grain(conversationId).DeleteAsync(userId, cancellationToken);
+        return calls.RetriedAsync("DeleteConversation", async repeat =>
+        {
+            try
+            {
+                await Grain(conversationId).DeleteAsync(userId, cancellationToken);
+            }
+            catch (ConversationException e) when (repeat && e.Code == ErrorCodes.NotFound)
+            {
+                // It existed for the first attempt (or that one would have been not_found too): that one deleted it.
+            }
+        }, cancellationToken);
     }
 
     public Task<ConversationInfo> GetAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        return Grain(conversationId).GetInfoAsync(userId, cancellationToken);
+        return calls.RetriedAsync("GetConversation", _ => Grain(conversationId).GetInfoAsync(userId, cancellationToken), cancellationToken);
     }
 
     public Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int? limit, CancellationToken cancellationToken)
@@ -69,14 +123,14 @@ public sealed class ConversationGateway(
             throw ConversationException.InvalidArgument($"limit must be between 1 and {ContractLimits.MaxListPage}");
         }
 
-        return grains.GetGrain<IConversationDirectoryGrain>(0).ListAsync(userId, limit ?? max, cancellationToken);
+        return calls.RetriedAsync("ListConversations", _ => Directory.ListAsync(userId, limit ?? max, cancellationToken), cancellationToken);
     }
 
     /// <summary>The sub-agents of one of the user's conversations, oldest first.</summary>
     public Task<IReadOnlyList<ConversationInfo>> ListChildrenAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        return grains.GetGrain<IConversationDirectoryGrain>(0).ListChildrenAsync(userId, conversationId, cancellationToken);
+        return calls.RetriedAsync("ListChildren", _ => Directory.ListChildrenAsync(userId, conversationId, cancellationToken), cancellationToken);
     }
 
     public Task<EventPage> GetEventsAsync(string userId, string conversationId, long afterSeq, int limit, CancellationToken cancellationToken)
@@ -84,25 +138,28 @@ public sealed class ConversationGateway(
         RequireId(conversationId);
         ContractLimits.RequireEventsPage(afterSeq, limit);
 
-        return Grain(conversationId).GetEventsAsync(userId, afterSeq, limit, cancellationToken);
+        return calls.RetriedAsync("GetEvents", _ => Grain(conversationId).GetEventsAsync(userId, afterSeq, limit, cancellationToken), cancellationToken);
     }
 
     /// <summary>The transcript JSON (with no runs while none has finished).</summary>
     public Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
-        return grains.GetGrain<IConversationDirectoryGrain>(0).GetTranscriptAsync(userId, conversationId, cancellationToken);
+        return calls.RetriedAsync("GetTranscript", _ => Directory.GetTranscriptAsync(userId, conversationId, cancellationToken), cancellationToken);
     }
 
+    /// <summary>Opens a watch (its own wait for a failover is in <see cref="ConversationWatch"/>); a failure that outlasts it is <c>unavailable</c>.</summary>
     public Task<ConversationWatch> WatchAsync(string userId, string conversationId, long afterSeq, CancellationToken cancellationToken)
     {
         RequireId(conversationId);
         ContractLimits.RequireCursor(afterSeq);
-        return ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value, cancellationToken);
+        return GrainCalls.OnceAsync(() => ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value, cancellationToken));
     }
 
     /// <summary>Malformed ids are refused here, before any grain is touched.</summary>
     public static void RequireId(string? conversationId) => Ids.Require(conversationId, "conversationId");
 
     private IConversationGrain Grain(string conversationId) => grains.GetGrain<IConversationGrain>(conversationId);
+
+    private IConversationDirectoryGrain Directory => grains.GetGrain<IConversationDirectoryGrain>(0);
 }

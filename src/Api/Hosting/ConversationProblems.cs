@@ -1,7 +1,9 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Net.Http.Headers;
 
 namespace Agents.Api.Hosting;
 
@@ -79,6 +81,11 @@ public static class ConversationProblems
                 : $"{code}: {problem.Title}";
         }
 
+        if (problem.Status == StatusCodes.Status503ServiceUnavailable && !context.HttpContext.Response.Headers.ContainsKey(HeaderNames.RetryAfter))
+        {
+            context.HttpContext.Response.Headers.RetryAfter = TransportFailures.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        }
+
         problem.Extensions.TryAdd("traceId", context.HttpContext.Features.Get<IHttpActivityFeature>()?.Activity.Id ?? context.HttpContext.TraceIdentifier);
     }
 
@@ -93,6 +100,8 @@ public static class ConversationProblems
             var problem = exception switch
             {
                 ConversationException e => Create(e.Code, e.Message),
+                // A failure of another process that no call site translated: still the client's unavailable, not a 500.
+                _ when TransportFailures.IsTransient(exception) => Create(ErrorCodes.Unavailable, TransportFailures.Unavailable(exception).Detail),
                 BadHttpRequestException e when e.StatusCode == StatusCodes.Status413PayloadTooLarge => Create(ErrorCodes.TooLarge, e.Message),
                 BadHttpRequestException e => Create(ErrorCodes.InvalidArgument, e.InnerException?.Message ?? e.Message),
                 _ => null,

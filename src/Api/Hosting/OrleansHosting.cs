@@ -43,9 +43,14 @@ public static class OrleansHosting
         var connectionString = builder.Configuration.GetConnectionString(AgentNames.ConnectionStringName)
             ?? throw new InvalidOperationException("Orleans:Mode=Cluster needs ConnectionStrings:Agents (the PostgreSQL database the silos register in).");
         var connectTimeout = builder.Configuration.GetValue("Orleans:ConnectTimeout", TimeSpan.FromSeconds(60));
+        var gateway = builder.Configuration.GetSection(Streaming.GatewayOptions.SectionName).Get<Streaming.GatewayOptions>() ?? new Streaming.GatewayOptions();
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (orleans.ClusterId, orleans.ServiceId));
+            // A silo killed without closing its sockets answers nothing: calls to it end after CallTimeout (Orleans'
+            // 30 s would be a hang to a client), and its gateway endpoint leaves the list at the next refresh.
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = gateway.CallTimeout);
+            client.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = gateway.GatewayListRefreshPeriod);
             client.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = (PostgresInvariant, connectionString));
             client.AddMemoryStreams(AgentNames.StreamProvider);
             client.AddActivityPropagation();

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Agents.Api.Conversations;
+using Agents.Api.Hosting;
 using Agents.Api.Identity;
 using Agents.Api.RateLimiting;
 using Agents.Api.Streaming;
@@ -108,6 +109,11 @@ public sealed class ConversationErrorsFilter : IHubFilter
         catch (ConversationException ex)
         {
             throw new HubException(ex.Message, ex);
+        }
+        catch (Exception ex) when (TransportFailures.IsTransient(ex))
+        {
+            // A failure of another process that no call site translated: the contract's unavailable all the same.
+            throw new HubException(TransportFailures.Unavailable(ex).Message, ex);
         }
     }
 }

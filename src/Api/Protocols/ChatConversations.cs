@@ -50,8 +50,8 @@ public sealed class ChatConversations(
 
         try
         {
-            var info = await grains.GetGrain<IConversationGrain>(conversationId)
-                .CreateAsync(userId, new CreateConversation(Text: text, ClientMessageId: clientMessageId), cancellationToken);
+            var info = await GrainCalls.OnceAsync(() => grains.GetGrain<IConversationGrain>(conversationId)
+                .CreateAsync(userId, new CreateConversation(Text: text, ClientMessageId: clientMessageId), cancellationToken));
             await hub.Clients.User(userId).ConversationCreated(info);
             // A new conversation's log starts with that message.
             return 1;

@@ -1,3 +1,4 @@
+using Agents.Api.Hosting;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Agents.Events;
@@ -191,6 +192,11 @@ public sealed class ConversationWatch : IDisposable
             catch (Exception ex) when (ex is OrleansException or TimeoutException && waited < FailoverPatience && !cancellationToken.IsCancellationRequested)
             {
                 waited += await FailoverBackoff.WaitAsync(attempt, TimeProvider.System, cancellationToken);
+            }
+            catch (Exception ex) when (TransportFailures.IsTransient(ex))
+            {
+                // Past its patience: the watcher ends as unavailable, and its client watches again from its last seq.
+                throw TransportFailures.Unavailable(ex);
             }
         }
     }

@@ -39,4 +39,26 @@ public sealed class GatewayOptions
     /// <summary>How many conversations <c>ListConversations</c> returns at most (newest first).</summary>
     [Range(1, ContractLimits.MaxListPage)]
     public int ListLimit { get; set; } = 200;
+
+    /// <summary>
+    /// The longest a grain call from this gateway waits for its answer (the Orleans client's response timeout, in a
+    /// cluster): a call to a silo that died without closing its connections fails after this, as <c>unavailable</c>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many times a call that is safe to repeat is tried before the client is told <c>unavailable</c>.</summary>
+    [Range(1, 20)]
+    public int CallAttempts { get; set; } = 4;
+
+    /// <summary>How long retries of one call may go on (the waits between attempts, not the attempts themselves).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan RetryBudget { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How often the gateway reads the cluster's live silos (in a cluster): a dead silo's endpoint is dropped by the
+    /// next read at the latest (Orleans' default is a minute).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
+    public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(2);
 }

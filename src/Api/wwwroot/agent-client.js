@@ -134,12 +134,12 @@ export class AgentClient {
 
   /** The caller's conversations, most recently updated first. */
   async list() {
-    return this.#invoke('ListConversations');
+    return this.#call('ListConversations', [], true);
   }
 
   /** One conversation's info. */
   async get(conversationId) {
-    return this.#invoke('GetConversation', conversationId);
+    return this.#call('GetConversation', [conversationId], true);
   }
 
   /** Sends a user message (starts a run when idle, joins the running one otherwise). Resolves to { seq }. */
@@ -148,9 +148,12 @@ export class AgentClient {
     return this.#call('SendMessage', [conversationId, { text, clientMessageId }], true);
   }
 
-  /** Answers an input request: { requestId, approved?, text? }. Resolves to { seq }. */
+  /**
+   * Answers an input request: { requestId, approved?, text? }. Resolves to { seq }, or to { seq: null } when a repeat
+   * after a lost reply finds the request answered (the first attempt's answer, most likely: the list shows which).
+   */
   async respond(conversationId, { requestId, approved, text }) {
-    return this.#invoke('Respond', conversationId, { requestId, approved, text });
+    return this.#call('Respond', [conversationId, { requestId, approved, text }], true, 'conflict');
   }
 
   /** Cancels the conversation's run, if any. */
@@ -181,14 +184,20 @@ export class AgentClient {
     return this.#call(method, args, false);
   }
 
-  async #call(method, args, retry) {
+  async #call(method, args, retry, repeatDoneCode) {
     for (let attempt = 0; ; attempt++) {
       await this.#whenConnected();
       try {
         return await this.#connection.invoke(method, ...args);
       } catch (error) {
-        // A refusal (it carries a code) is final; a lost connection is retried for idempotent calls.
-        if (!retry || errorCode(error) || this.#stopped || attempt >= 5) {
+        // A refusal (it carries a code) is final, but for unavailable: another process failed (a silo died) and the
+        // same call succeeds in a moment. That and a lost connection are retried for the calls safe to repeat.
+        const code = errorCode(error);
+        if (attempt > 0 && code && code === repeatDoneCode) {
+          return { seq: null };
+        }
+
+        if (!retry || (code && code !== 'unavailable') || this.#stopped || attempt >= 5) {
           throw error;
         }
 

@@ -150,6 +150,15 @@ internal sealed partial class ConversationGrain(
         return appended[0].Seq;
     }
 
+    public async Task<long?> FindAnswerAsync(string userId, Respond command, CancellationToken cancellationToken = default)
+    {
+        RequireOwner(userId);
+        var first = ConversationRules.FirstAnswer(State, command);
+        // Told only once durable, like the answer itself.
+        await _log.InFlight;
+        return first;
+    }
+
     public async Task CancelAsync(string userId, CancellationToken cancellationToken = default)
     {
         RequireOwner(userId);
@@ -198,20 +207,6 @@ internal sealed partial class ConversationGrain(
         return Task.FromResult(_log.Info);
     }
 
-    public Task WakeAsync(CancellationToken cancellationToken = default)
-    {
-        ResumeIfStalled();
-        return Task.CompletedTask;
-    }
-
-    public Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        // A tick of a conversation that was running when its silo died is what activated it here; the activation
-        // resumed the run. Later ticks only check on the loop.
-        ResumeIfStalled();
-        return KeepReminderAsync();
-    }
-
     private async Task<long> StartRunAsync(string text, string? clientMessageId)
     {
         ConversationEvent[] start = [new UserMessageSent(Ids.NewMessageId(), text, clientMessageId), new RunStarted()];
@@ -220,88 +215,6 @@ internal sealed partial class ConversationGrain(
         var appended = await _log.AppendAsync(Ids.NewRunId(), start);
         StartLoop(resume: false);
         return appended[0].Seq;
-    }
-
-    /// <summary>Takes up a run that needs its loop and has none (a restart, an error it could not record).</summary>
-    private void ResumeIfStalled()
-    {
-        if (State.ActiveRun is { IsWaiting: false } && !_loop.IsRunning)
-        {
-            StartLoop(resume: true);
-        }
-    }
-
-    private void StartLoop(bool resume)
-    {
-        if (_lifecycle == ConversationLifecycle.Active && _loop.Start(resume))
-        {
-            _keepAlive ??= this.RegisterGrainTimer(
-                OnKeepAliveAsync,
-                new GrainTimerCreationOptions(_options.KeepAlivePeriod, _options.KeepAlivePeriod) { KeepAlive = true, Interleave = true });
-            _ = KeepReminderAsync();
-        }
-    }
-
-    private void OnLoopStopped()
-    {
-        if (State.ActiveRun is null or { IsWaiting: true })
-        {
-            _ = KeepReminderAsync();
-        }
-
-        if (State.ActiveRun is null)
-        {
-            _ = TellParentAsync();
-        }
-    }
-
-    private Task OnKeepAliveAsync(CancellationToken cancellationToken)
-    {
-        if (State.ActiveRun is null or { IsWaiting: true })
-        {
-            // Idle, or waiting for the user for as long as they like: let the activation be collected like any
-            // other; the answer reactivates it and the log has everything it needs.
-            _keepAlive?.Dispose();
-            _keepAlive = null;
-        }
-        else
-        {
-            ResumeIfStalled();
-        }
-
-        return Task.CompletedTask;
-    }
-
-    /// <summary>Holds the durable wake-up while a run needs its loop, and drops it when it does not.</summary>
-    private async Task KeepReminderAsync()
-    {
-        if (_options.ResumeReminderPeriod is not { } period)
-        {
-            return;
-        }
-
-        try
-        {
-            var needed = _lifecycle == ConversationLifecycle.Active && State.ActiveRun is { IsWaiting: false };
-            if (needed && _reminder is null)
-            {
-                _reminder = await this.RegisterOrUpdateReminder(ResumeReminder, period, period);
-            }
-            else if (!needed)
-            {
-                var reminder = _reminder ?? await this.GetReminder(ResumeReminder);
-                _reminder = null;
-                if (reminder is not null)
-                {
-                    await this.UnregisterReminder(reminder);
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            // The next start of the loop or tick tries again; the keep-alive timer holds the activation meanwhile.
-            LogReminderFailed(ex, Id);
-        }
     }
 
     /// <summary>A write failed for good: stop, and let the next activation rebuild from what is stored.</summary>

@@ -68,6 +68,13 @@ internal static class ConversationRules
             : throw ConversationException.Conflict($"clientMessageId {clientId} was already used with another text");
     }
 
+    /// <summary>The seq of the answer already given to this answer's request, if it is the same answer.</summary>
+    public static long? FirstAnswer(ConversationState state, Respond command) =>
+        command.RequestId is { } requestId && state.Answers.TryGetValue(requestId, out var first)
+            && first.Approved == command.Approved && first.Text == command.Text
+            ? first.Seq
+            : null;
+
     /// <summary>The title a new conversation gets: the one asked for, made a label, or one taken from its first message.</summary>
     private static string TitleOf(CreateConversation command)
     {

@@ -35,6 +35,9 @@ public sealed class ConversationState
     /// <summary>Client message id → the first message sent with it.</summary>
     public Dictionary<string, ClientMessage> ClientMessages { get; set; } = [];
 
+    /// <summary>Request id → the answer it got, so that a repeat of the same answer is told its seq again.</summary>
+    public Dictionary<string, RecordedAnswer> Answers { get; set; } = [];
+
     /// <summary>Input requests that were answered or died with their run: answering them is a conflict.</summary>
     public HashSet<string> ClosedRequests { get; set; } = [];
 
@@ -149,6 +152,7 @@ public sealed class ConversationState
 
             case Events.InputReceived r when run is not null:
                 ClosedRequests.Add(r.RequestId);
+                Answers.TryAdd(r.RequestId, new RecordedAnswer(e.Seq, r.Approved, r.Text));
                 if (run.PendingCalls.Find(p => p.RequestId == r.RequestId) is { } answered)
                 {
                     answered.Answered = true;
@@ -226,67 +230,9 @@ public sealed class ConversationState
     }
 }
 
-public sealed class RunState
-{
-    public string RunId { get; set; } = "";
-    public DateTimeOffset StartedAt { get; set; }
-
-    /// <summary>Model responses recorded in this run (for the step limit).</summary>
-    public int ModelSteps { get; set; }
-
-    /// <summary>A message that got deltas and has not completed.</summary>
-    public OpenMessage? OpenMessage { get; set; }
-
-    /// <summary>Tool calls without a result, in the order the model made them.</summary>
-    public List<PendingCall> PendingCalls { get; set; } = [];
-
-    /// <summary>User messages sent during the current step; they join the history when it is closed.</summary>
-    public List<HistoryItem> Deferred { get; set; } = [];
-
-    /// <summary>Whether the last event was a response's text, whose tool calls may follow.</summary>
-    public bool AwaitingCalls { get; set; }
-
-    /// <summary>
-    /// Tokens of this run's model calls so far, summed from the usage each call recorded in the log (restarts and
-    /// retries included).
-    /// </summary>
-    public TokenUsage? Usage { get; set; }
-
-    [JsonIgnore]
-    public bool IsWaiting => PendingCalls.Count > 0 && PendingCalls[0] is { RequestId: not null, Answered: false };
-}
-
-public sealed class OpenMessage
-{
-    public string MessageId { get; set; } = "";
-    public string Text { get; set; } = "";
-}
-
-public sealed class PendingCall
-{
-    public string CallId { get; set; } = "";
-    public string Name { get; set; } = "";
-    public string Arguments { get; set; } = "{}";
-    public string? RequestId { get; set; }
-    public string? RequestKind { get; set; }
-    public bool Answered { get; set; }
-    public bool? Approved { get; set; }
-    public string? AnswerText { get; set; }
-
-    /// <summary>For <c>start_subagents</c>: the children started, in task order, and how those that ended ended.</summary>
-    public List<Subagent> Subagents { get; set; } = [];
-}
-
-public sealed class Subagent
-{
-    public string ChildId { get; set; } = "";
-    public string Title { get; set; } = "";
-    public RunOutcome? Outcome { get; set; }
-    public string? Text { get; set; }
-    public ErrorInfo? Error { get; set; }
-}
-
 public sealed record ClientMessage(long Seq, string Text);
+
+public sealed record RecordedAnswer(long Seq, bool? Approved, string? Text);
 
 public sealed class RunSummary
 {
