@@ -118,9 +118,12 @@ internal sealed class ServiceTarget(string name, string description, IReadOnlyLi
             var info = await connection.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Title: "bench"), cancellationToken);
             var watch = new ConversationWatcher(info.Id, stamps);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var events = connection.StreamAsync<EventEnvelope>("Watch", info.Id, 0L, stop.Token);
+            // The watch is invoked before the send, as a client that opens a conversation and then talks in it does:
+            // StreamAsync would send its invocation only when enumerated, after the send, and the first events would
+            // come from the store's replay rather than live.
+            var events = await connection.StreamAsChannelAsync<EventEnvelope>("Watch", info.Id, 0L, stop.Token);
             await connection.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage(prompt), cancellationToken);
-            await foreach (var e in events)
+            await foreach (var e in events.ReadAllAsync(stop.Token))
             {
                 if (watch.Add(e, Stopwatch.GetTimestamp()))
                 {

@@ -104,7 +104,7 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             ["ConnectionStrings__Agents"] = connectionString,
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             ["Llm__DemoTokensPerSecond"] = "15",
-            ["Llm__DemoToolLatency"] = "00:00:01",
+            ["Llm__DemoToolLatency"] = "00:00:02",
             ["Agent__RequireApproval__0"] = "",
         };
         await SiloProcess.MigrateAsync(settings, Ct);
@@ -120,10 +120,8 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             using var client = await SiloProcess.ConnectAsync(gateways, settings["Orleans__ClusterId"], Ct);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             await Task.WhenAll(ids.Select(id => grains.GetGrain<IConversationGrain>(id).CreateAsync(Alice, new CreateConversation(Text: "Order dinner for two"), Ct)));
-            foreach (var id in ids)
-            {
-                await store.WaitForAsync(id, e => e.Type == EventTypes.ToolResult);
-            }
+            // All at once: waiting for them one by one on a loaded machine let the first finish before the kill.
+            await Task.WhenAll(ids.Select(id => store.WaitForAsync(id, e => e.Type == EventTypes.ToolResult)));
 
             foreach (var silo in first)
             {

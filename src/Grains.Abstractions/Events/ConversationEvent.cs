@@ -19,7 +19,8 @@ public abstract record ConversationEvent
 public sealed record UserMessageSent(
     [property: Id(0)] string MessageId,
     [property: Id(1)] string Text,
-    [property: Id(2)] string? ClientMessageId = null) : ConversationEvent
+    [property: Id(2)] string? ClientMessageId = null,
+    [property: Id(3)] bool? Queued = null) : ConversationEvent
 {
     /// <inheritdoc />
     [JsonIgnore]
@@ -278,6 +279,9 @@ public static class InterruptReasons
 
     /// <summary>The model call failed mid-stream.</summary>
     public const string ModelError = "model_error";
+
+    /// <summary>A message sent with mode <c>interrupt</c> cut the step; it restarts with that message.</summary>
+    public const string Superseded = "superseded";
 
     /// <summary>The user cancelled the run.</summary>
     public const string Cancelled = "cancelled";

@@ -19,8 +19,13 @@ internal sealed partial class AgentLoop(
     Action onStopped,
     ILogger logger)
 {
+    private static readonly ErrorInfo Superseded = new("superseded", "The user sent a message that replaced this step; the tool was not run.");
+
     private Task _loop = Task.CompletedTask;
     private CancellationTokenSource? _cancellation;
+
+    // The model step streaming now, if any: a message sent with mode interrupt cuts it.
+    private CancellationTokenSource? _step;
 
     public bool IsRunning => !_loop.IsCompleted;
 
@@ -61,6 +66,27 @@ internal sealed partial class AgentLoop(
         }
     }
 
+    /// <summary>
+    /// A message sent with mode <c>interrupt</c>: a run waiting for the user has its open calls settled as a cancel
+    /// settles them; the message is appended; a streaming model step is cut (it closes its message as
+    /// <c>superseded</c>) and the loop steps again with the message in the history. A tool already running finishes.
+    /// Returns the message's seq.
+    /// </summary>
+    public async Task<long> InterruptAsync(RunState run, UserMessageSent message)
+    {
+        var events = new List<ConversationEvent>();
+        if (run.IsWaiting)
+        {
+            events.AddRange(run.PendingCalls.Select(c => new ToolResultReturned(c.CallId, c.Name, null, Superseded)));
+        }
+
+        events.Add(message);
+        var appended = log.Append(run.RunId, [.. events]);
+        _step?.Cancel();
+        await appended.Durable;
+        return appended.Events[events.Count - 1].Seq;
+    }
+
     private async Task RunAsync(bool resume, CancellationToken cancellationToken)
     {
         // Return to the caller first: the loop runs in later turns of this activation.
@@ -81,31 +107,28 @@ internal sealed partial class AgentLoop(
                 await ResumeAsync(resumed);
             }
 
-            while ((run = log.State.ActiveRun) is not null && !run.IsWaiting)
+            while (true)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (run.PendingCalls.Count > 0 && SubagentRunner.Handles(run.PendingCalls[0]))
+                try
                 {
-                    await subagents.RunAsync(run, run.PendingCalls[0], cancellationToken);
+                    while ((run = log.State.ActiveRun) is not null && !run.IsWaiting)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        await StepAsync(run, cancellationToken);
+                    }
+
+                    break;
                 }
-                else if (run.PendingCalls.Count > 0)
+                catch (Exception ex)
                 {
-                    await log.AppendAsync(run.RunId, await tools.SettleAsync(run.PendingCalls[0], cancellationToken));
-                }
-                else if (run.ModelSteps >= options.MaxSteps)
-                {
-                    var error = new ErrorInfo("max_steps", $"The run reached its limit of {options.MaxSteps} model steps.");
-                    await log.AppendAsync(run.RunId, new RunFailed(error, run.Usage));
-                }
-                else
-                {
-                    await model.RunAsync(run, cancellationToken);
+                    if (!await EndAsync(ex, run, cancellationToken))
+                    {
+                        break;
+                    }
+
+                    // The run was closed; a queued message may have started the next one, which the loop takes up.
                 }
             }
-        }
-        catch (Exception ex)
-        {
-            await EndAsync(ex, run, cancellationToken);
         }
         finally
         {
@@ -115,8 +138,42 @@ internal sealed partial class AgentLoop(
         }
     }
 
-    /// <summary>What an error that stopped the loop means for the run: nothing, its end, or only a log line.</summary>
-    private async Task EndAsync(Exception ex, RunState? run, CancellationToken cancellationToken)
+    /// <summary>One step of the run: a sub-agent call, a tool call, or a model call, whichever is next.</summary>
+    private async Task StepAsync(RunState run, CancellationToken cancellationToken)
+    {
+        if (run.PendingCalls.Count > 0 && SubagentRunner.Handles(run.PendingCalls[0]))
+        {
+            await subagents.RunAsync(run, run.PendingCalls[0], cancellationToken);
+        }
+        else if (run.PendingCalls.Count > 0)
+        {
+            await log.AppendAsync(run.RunId, await tools.SettleAsync(run.PendingCalls[0], cancellationToken));
+        }
+        else if (run.ModelSteps >= options.MaxSteps)
+        {
+            var error = new ErrorInfo("max_steps", $"The run reached its limit of {options.MaxSteps} model steps.");
+            await log.AppendAsync(run.RunId, new RunFailed(error, run.Usage));
+        }
+        else
+        {
+            using var step = new CancellationTokenSource();
+            _step = step;
+            try
+            {
+                await model.RunAsync(run, cancellationToken, step.Token);
+            }
+            finally
+            {
+                _step = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// What an error that stopped the loop means for the run: nothing, its end, or only a log line. True when it
+    /// closed the run, and the loop may go on with a run that a queued message started.
+    /// </summary>
+    private async Task<bool> EndAsync(Exception ex, RunState? run, CancellationToken cancellationToken)
     {
         var id = log.State.Id;
         try
@@ -124,7 +181,7 @@ internal sealed partial class AgentLoop(
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 // Cancelled by the user (CancelRunAsync closes the run) or by deactivation (the next activation resumes).
-                return;
+                return false;
             }
 
             if (ex is LogFullException && !log.IsBroken && log.State.ActiveRun is { } full)
@@ -133,7 +190,7 @@ internal sealed partial class AgentLoop(
                 LogLogFull(id, full.RunId, log.MaxEvents);
                 var error = new ErrorInfo("log_full", $"The conversation reached its limit of {log.MaxEvents} events.");
                 await CloseRunAsync(full, new RunFailed(error, full.Usage), InterruptReasons.Cancelled, error);
-                return;
+                return true;
             }
 
             if (!log.IsBroken && run is not null && log.State.ActiveRun == run)
@@ -143,7 +200,7 @@ internal sealed partial class AgentLoop(
                     ? new ErrorInfo(failure.Code, failure.Message)
                     : new ErrorInfo("internal_error", "The run failed on an unexpected error; see the service log.");
                 await CloseRunAsync(run, new RunFailed(error, run.Usage), InterruptReasons.ModelError, error);
-                return;
+                return true;
             }
 
             LogLoopStopped(ex, id);
@@ -153,6 +210,8 @@ internal sealed partial class AgentLoop(
             // The run could not be closed (the log broke meanwhile): it stays open, and the next activation resumes it.
             LogLoopStopped(closing, id);
         }
+
+        return false;
     }
 
     private async Task ResumeAsync(RunState run)

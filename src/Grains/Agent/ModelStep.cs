@@ -26,25 +26,47 @@ internal sealed partial class ModelStep(
         FunctionChoiceBehavior = FunctionChoiceBehavior.Auto(autoInvoke: false),
     };
 
+    /// <summary>
+    /// The longest the step keeps the activation's scheduler while the model's stream answers synchronously. A fast
+    /// model's chunks are read from the socket's buffer without ever waiting, and without a yield the whole answer
+    /// would be read in one turn: a commit's completion, the publishing after it (several turns) and every reader of
+    /// this grain would wait for the end of the answer, and its first chunk would reach a watcher only then. Measured
+    /// (docs/benchmarks.md, S1): 1 ms brings the first chunk near a bare hub's; 10 ms, or yielding only once a
+    /// commit has completed, leaves it ten times later, because each publish needs several turns.
+    /// </summary>
+    private static readonly TimeSpan YieldQuantum = TimeSpan.FromMilliseconds(1);
+
     private readonly Backoff _backoff = new(llm.InitialBackoff, llm.MaxBackoff);
 
-    public async Task RunAsync(RunState run, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the step. <paramref name="cut"/> ends it early without an error (a message sent with mode interrupt):
+    /// its streamed message is closed as <c>superseded</c>, nothing of its answer is recorded, and the loop steps again.
+    /// </summary>
+    public async Task RunAsync(RunState run, CancellationToken cancellationToken, CancellationToken cut = default)
     {
         var history = ChatHistoryBuilder.Build(log.State, options.SystemPrompt);
+        using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, cut);
         Response response;
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            try
+            for (var attempt = 1; ; attempt++)
             {
-                response = await StreamAsync(run, history, cancellationToken);
-                break;
+                try
+                {
+                    response = await StreamAsync(run, history, cancellationToken, step.Token);
+                    break;
+                }
+                catch (ModelCallException failure) when (failure.Transient && attempt < llm.MaxAttempts)
+                {
+                    var delay = failure.RetryAfter is { } asked ? Min(asked, llm.MaxBackoff) : _backoff.DelayAfter(attempt);
+                    LogModelRetry(failure.InnerException ?? failure, log.State.Id, attempt, delay);
+                    await Task.Delay(delay, time, step.Token);
+                }
             }
-            catch (ModelCallException failure) when (failure.Transient && attempt < llm.MaxAttempts)
-            {
-                var delay = failure.RetryAfter is { } asked ? Min(asked, llm.MaxBackoff) : _backoff.DelayAfter(attempt);
-                LogModelRetry(failure.InnerException ?? failure, log.State.Id, attempt, delay);
-                await Task.Delay(delay, time, cancellationToken);
-            }
+        }
+        catch (OperationCanceledException) when (cut.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return;
         }
 
         await log.AppendAsync(run.RunId, [.. Record(run, response)]);
@@ -93,7 +115,7 @@ internal sealed partial class ModelStep(
     /// One attempt at a model call, streamed into deltas as it comes. A call that fails after some of its text
     /// was stored ends that message with <c>message.interrupted</c>; a retry streams under a new message id.
     /// </summary>
-    private async Task<Response> StreamAsync(RunState run, ChatHistory history, CancellationToken cancellationToken)
+    private async Task<Response> StreamAsync(RunState run, ChatHistory history, CancellationToken cancellationToken, CancellationToken step)
     {
         var chat = kernel.GetRequiredService<IChatCompletionService>();
         var messageId = Ids.NewMessageId();
@@ -103,17 +125,31 @@ internal sealed partial class ModelStep(
         TokenUsage? usage = null;
         using var telemetry = AgentTelemetry.StartModelCall(time, log.State.Id, llm.ModelName);
         // One timer serves both limits: before each chunk it is set to the stall timeout or what is left of the call's.
-        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(step);
         try
         {
             await using var stream = chat.GetStreamingChatMessageContentsAsync(history, Settings, kernel, attempt.Token)
                 .GetAsyncEnumerator(attempt.Token);
+            var turnStarted = time.GetTimestamp();
             while (true)
             {
                 attempt.CancelAfter(Min(llm.StallTimeout, llm.CallTimeout - telemetry.Elapsed));
-                if (!await stream.MoveNextAsync())
+                var next = stream.MoveNextAsync();
+                var waited = !next.IsCompleted;
+                if (!await next)
                 {
                     break;
+                }
+
+                if (waited)
+                {
+                    // Other turns ran meanwhile.
+                    turnStarted = time.GetTimestamp();
+                }
+                else if (time.GetElapsedTime(turnStarted) >= YieldQuantum)
+                {
+                    await Task.Yield();
+                    turnStarted = time.GetTimestamp();
                 }
 
                 var chunk = stream.Current;
@@ -133,6 +169,18 @@ internal sealed partial class ModelStep(
                 calls.Add(chunk.Items);
                 usage = ChunkMetadata.UsageIn(chunk.Metadata) ?? usage;
             }
+        }
+        catch (OperationCanceledException) when (step.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Cut for a message sent with mode interrupt: what was streamed stays, closed as superseded.
+            deltas.Discard();
+            telemetry.Failed(InterruptReasons.Superseded);
+            if (run.OpenMessage?.MessageId == messageId)
+            {
+                await log.AppendAsync(run.RunId, new MessageInterrupted(messageId, InterruptReasons.Superseded, usage));
+            }
+
+            throw;
         }
         catch (Exception ex) when (ex is not LogFullException && !cancellationToken.IsCancellationRequested)
         {

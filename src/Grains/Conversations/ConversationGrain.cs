@@ -112,6 +112,7 @@ internal sealed partial class ConversationGrain(
         RequireOwner(userId);
         ConversationRules.RequireText(command.Text, _options.MaxMessageChars);
         ConversationRules.RequireClientMessageId(command.ClientMessageId);
+        var mode = ConversationRules.RequireMode(command.Mode);
         if (State.ActiveRun is null && ConversationRules.FirstSentWith(State, command) is null)
         {
             // This message would start a run: within the user's cap? Asked before anything changes; what follows
@@ -129,10 +130,24 @@ internal sealed partial class ConversationGrain(
 
         if (State.ActiveRun is { } run)
         {
-            // Recorded now; the loop hands it to the model at its next step.
-            var message = new UserMessageSent(Ids.NewMessageId(), command.Text, command.ClientMessageId);
+            if (mode == MessageModes.Reject)
+            {
+                throw ConversationException.Conflict($"a run is {State.Status.ToString().ToLowerInvariant()}; wait for it to end, or send with another mode");
+            }
+
+            var queued = mode == MessageModes.Queue;
+            var message = new UserMessageSent(Ids.NewMessageId(), command.Text, command.ClientMessageId, queued ? true : null);
             ConversationRules.RequireRoom(State, [message], _log.MaxEvents);
-            var appended = await _log.AppendAsync(run.RunId, message);
+            if (mode == MessageModes.Interrupt)
+            {
+                var seq = await _loop.InterruptAsync(run, message);
+                StartLoop(resume: false);
+                return seq;
+            }
+
+            // Steered: recorded now, the loop hands it to the model at its next step. Queued: it belongs to no run
+            // until the log starts one for it.
+            var appended = await _log.AppendAsync(queued ? null : run.RunId, message);
             return appended[0].Seq;
         }
 
@@ -163,6 +178,8 @@ internal sealed partial class ConversationGrain(
     {
         RequireOwner(userId);
         await _loop.CancelRunAsync();
+        // Queued messages outlive the cancel: the next one started its run with the cancel's batch.
+        StartLoop(resume: false);
         _ = TellParentAsync();
     }
 

@@ -158,20 +158,31 @@ internal sealed partial class ConversationLog
         }
 
         var at = Now();
-        var envelopes = new EventEnvelope[events.Length];
+        var envelopes = new List<EventEnvelope>(events.Length + 1);
         var terminal = false;
-        for (var i = 0; i < events.Length; i++)
+        foreach (var e in events)
         {
-            envelopes[i] = new EventEnvelope(State.LastSeq + 1, _id, runId, at, events[i]);
-            State.Apply(envelopes[i]);
-            if (EventTypes.IsTerminal(events[i].Type))
+            envelopes.Add(new EventEnvelope(State.LastSeq + 1, _id, runId, at, e));
+            State.Apply(envelopes[^1]);
+            if (EventTypes.IsTerminal(e.Type))
             {
                 terminal = true;
-                AgentTelemetry.RunsEnded.Add(1, AgentTelemetry.Outcome(events[i].Type["run.".Length..]));
+                AgentTelemetry.RunsEnded.Add(1, AgentTelemetry.Outcome(e.Type["run.".Length..]));
             }
         }
 
-        AgentTelemetry.EventsAppended.Add(events.Length);
+        // Written with the run it ends, before the next run starts.
+        var transcript = terminal ? Transcripts.BuildLastRun(State) : null;
+        if (terminal && State.ActiveRun is null && State.Queue.Count > 0 && Fits(new RunStarted()))
+        {
+            // A queued message starts its run in the same batch that ends the one before: no crash can leave a
+            // queue without a run, and the loop goes on with it.
+            envelopes.Add(new EventEnvelope(State.LastSeq + 1, _id, Ids.NewRunId(), at, new RunStarted()));
+            State.Apply(envelopes[^1]);
+            AgentTelemetry.RunsStarted.Add(1);
+        }
+
+        AgentTelemetry.EventsAppended.Add(envelopes.Count);
         SnapshotRecord? snapshot = null;
         if (State.LastSeq - _snapshotSeq >= _snapshotEvery)
         {
@@ -179,16 +190,16 @@ internal sealed partial class ConversationLog
             _snapshotSeq = State.LastSeq;
         }
 
-        var transcript = terminal ? Transcripts.BuildLastRun(State) : null;
-        var durable = WriteAsync(new AppendBatch(_id, envelopes, ToRecord(), snapshot, transcript), CurrentInfo());
+        EventEnvelope[] batch = [.. envelopes];
+        var durable = WriteAsync(new AppendBatch(_id, batch, ToRecord(), snapshot, transcript), CurrentInfo());
         InFlight = durable;
-        _unpublished.Enqueue((durable, envelopes));
+        _unpublished.Enqueue((durable, batch));
         if (_publishing.IsCompleted)
         {
             _publishing = PublishDurableAsync();
         }
 
-        return new AppendedBatch(envelopes, durable);
+        return new AppendedBatch(batch, durable);
     }
 
     /// <summary><see cref="Append"/>, returning once the events are durable.</summary>

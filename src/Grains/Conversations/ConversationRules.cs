@@ -40,6 +40,12 @@ internal static class ConversationRules
         }
     }
 
+    /// <summary>The send's mode, <c>steer</c> when it names none.</summary>
+    public static string RequireMode(string? mode) =>
+        mode is null ? MessageModes.Steer
+        : MessageModes.All.Contains(mode) ? mode
+        : throw ConversationException.InvalidArgument($"mode must be one of {string.Join(", ", MessageModes.All)}");
+
     /// <summary>A create's text and client message id are fine; returns the title the conversation gets.</summary>
     public static string RequireCreatable(CreateConversation command, int maxChars)
     {

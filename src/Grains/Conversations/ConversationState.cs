@@ -29,6 +29,12 @@ public sealed class ConversationState
     /// <summary>The conversation as the model sees it, in the order the model must see it.</summary>
     public List<HistoryItem> History { get; set; } = [];
 
+    /// <summary>
+    /// Messages sent with mode <c>queue</c> during a run, oldest first: each starts a run of its own when the one
+    /// before it ends (the log appends that <c>run.started</c> with the end), so a queue is never left without a run.
+    /// </summary>
+    public List<UserItem> Queue { get; set; } = [];
+
     /// <summary>Every run, for the transcript.</summary>
     public List<RunSummary> Runs { get; set; } = [];
 
@@ -85,7 +91,11 @@ public sealed class ConversationState
                 }
 
                 var user = new UserItem(e.Seq, e.At, e.RunId, m.MessageId, m.Text);
-                if (run is not null)
+                if (m.Queued == true)
+                {
+                    Queue.Add(user);
+                }
+                else if (run is not null)
                 {
                     // Sent mid-run: the step in flight did not see it. It joins the history once that step is
                     // closed (its output recorded, its tools settled), and the next prompt ends with it meanwhile.
@@ -99,6 +109,14 @@ public sealed class ConversationState
                 break;
 
             case Events.RunStarted:
+                if (Queue.Count > 0)
+                {
+                    // A run started while messages wait is the first one's: the log starts it in the batch that ends
+                    // the run before, so the conversation is never idle with a queue and no other message gets there first.
+                    History.Add(Queue[0] with { RunId = e.RunId });
+                    Queue.RemoveAt(0);
+                }
+
                 ActiveRun = new RunState { RunId = e.RunId ?? "", StartedAt = e.At };
                 Runs.Add(new RunSummary { RunId = e.RunId ?? "", StartedAt = e.At });
                 break;
@@ -119,8 +137,14 @@ public sealed class ConversationState
                 History.Add(new AssistantItem(e.Seq, e.At, e.RunId, a.MessageId, a.Text, []));
                 break;
 
-            case Events.MessageInterrupted when run is not null:
+            case Events.MessageInterrupted i when run is not null:
                 run.OpenMessage = null;
+                if (i.Reason == InterruptReasons.Superseded)
+                {
+                    // Cut for a message sent with mode interrupt: the step is over, and the restarted one sees it.
+                    CloseStep(run);
+                }
+
                 break;
 
             case ToolCalled c when run is not null:
