@@ -63,3 +63,13 @@ public sealed record ConversationInfo(
 public sealed record EventPage(
     [property: Id(0)] IReadOnlyList<Events.EventEnvelope> Events,
     [property: Id(1)] long LastSeq);
+
+/// <summary>A user's token spend on the current UTC day (<c>GET /api/usage</c>).</summary>
+/// <param name="Today">Input and output tokens the user's model calls spent today.</param>
+/// <param name="Limit">The daily budget (<c>Agent:MaxTokensPerUserPerDay</c>); null when there is none.</param>
+/// <param name="ResetsAt">When the day ends and the budget starts again (midnight UTC).</param>
+[GenerateSerializer, Immutable, Alias("agents.UserUsage")]
+public sealed record UserUsage(
+    [property: Id(0)] Events.TokenUsage Today,
+    [property: Id(1), JsonIgnore(Condition = JsonIgnoreCondition.Never)] long? Limit,
+    [property: Id(2)] DateTimeOffset ResetsAt);

@@ -91,6 +91,10 @@ public interface IConversationDirectoryGrain : IGrainWithIntegerKey
     /// <exception cref="ConversationException"><c>not_found</c> for an unknown conversation or another user's.</exception>
     [Alias("GetTranscript")]
     Task<string> GetTranscriptAsync(string userId, string conversationId, CancellationToken cancellationToken = default);
+
+    /// <summary>The user's token spend today and the daily budget, counted in the store.</summary>
+    [Alias("GetUsage")]
+    Task<UserUsage> GetUsageAsync(string userId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What a parent asks of a new sub-agent.</summary>

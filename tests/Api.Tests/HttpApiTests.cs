@@ -70,6 +70,30 @@ public sealed class HttpApiTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task Messages_TakeAMode_AndUsage_ReportsTheCallersDay()
+    {
+        using var http = await api.HttpAsAsync(TestEnvironment.NewUser("modes"));
+        using var created = await http.PostAsJsonAsync("/api/conversations", new { title = "modes" }, Ct);
+        var info = (await created.Content.ReadFromJsonAsync<ConversationInfo>(Json, Ct))!;
+
+        using var unknown = await http.PostAsJsonAsync($"/api/conversations/{info.Id}/messages", new { text = "hi", mode = "shout" }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Contains("invalid_argument", await unknown.Content.ReadAsStringAsync(Ct));
+
+        // Idle: any mode starts a run, reject too.
+        using var sent = await http.PostAsJsonAsync($"/api/conversations/{info.Id}/messages", new { text = "hello there", mode = "reject" }, Ct);
+        Assert.Equal(HttpStatusCode.Accepted, sent.StatusCode);
+        var all = await ReadUntilAsync(http, info.Id, EventTypes.RunCompleted);
+        var spent = all.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().Aggregate((a, b) => a + b);
+
+        using var raw = JsonDocument.Parse(await http.GetStringAsync("/api/usage", Ct));
+        var today = raw.RootElement.GetProperty("today");
+        Assert.Equal(spent.InputTokens, today.GetProperty("inputTokens").GetInt64());
+        Assert.Equal(spent.OutputTokens, today.GetProperty("outputTokens").GetInt64());
+        Assert.Equal(JsonValueKind.Null, raw.RootElement.GetProperty("limit").ValueKind);
+    }
+
+    [Fact]
     public async Task EventStream_ResumesFromLastEventId_WhichWinsOverAfter()
     {
         var user = TestEnvironment.NewUser("sse");

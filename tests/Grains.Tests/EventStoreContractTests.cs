@@ -136,6 +136,29 @@ public abstract class EventStoreContractTests
         Assert.Single(await store.ListConversationsAsync(hostile, 10, Ct));
     }
 
+    [Fact]
+    public async Task Usage_AddsUpPerOwnerAndUtcDay_AcrossBatchesAndCommits_AndCopiesCountNothing()
+    {
+        var store = await CreateStoreAsync();
+        var owner = $"spender-{Guid.NewGuid():N}";
+        var day = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000 + 1);
+        var calls = new AppendBatch("c_use", [
+            Event("c_use", 1, new AssistantMessageCompleted("m_1", "hi", new TokenUsage(10, 3))),
+            Event("c_use", 2, new ToolCalled("t_1", "x", "{}", new TokenUsage(5, 1))),
+            Event("c_use", 3, new RunCompleted(new TokenUsage(15, 4))),
+        ], Row("c_use", 3, owner));
+        var another = new AppendBatch("c_use2", [Event("c_use2", 1, new MessageInterrupted("m_2", InterruptReasons.ModelError, new TokenUsage(2, 2)))], Row("c_use2", 1, owner));
+        await store.AppendAsync([calls, another], Ct);
+        // A fork's copies of spent tokens are no new spend.
+        await store.AppendAsync([new AppendBatch("c_copy", [Event("c_copy", 1, new AssistantMessageCompleted("m_1", "hi", new TokenUsage(100, 100)))], Row("c_copy", 1, owner), CountsUsage: false)], Ct);
+        await store.AppendAsync([new AppendBatch("c_use", [Event("c_use", 4, new AssistantMessageCompleted("m_3", "again", new TokenUsage(1, 1)))], Row("c_use", 4, owner))], Ct);
+
+        // The run's terminal sum is not counted again: only the calls.
+        Assert.Equal(new TokenUsage(18, 7), await store.GetUsageAsync(owner, UsageDay.Of(day), Ct));
+        Assert.Equal(new TokenUsage(0, 0), await store.GetUsageAsync(owner, UsageDay.Of(day.AddDays(1)), Ct));
+        Assert.Equal(new TokenUsage(0, 0), await store.GetUsageAsync("nobody", UsageDay.Of(day), Ct));
+    }
+
     private static EventEnvelope Event(string conversationId, long seq, ConversationEvent data) =>
         new(seq, conversationId, "r_1", DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000 + seq), data);
 

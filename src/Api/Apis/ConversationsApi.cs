@@ -31,8 +31,18 @@ public static class ConversationsApi
         api.MapGet("/{id}/events/stream", StreamEventsAsync).WithName("StreamEvents");
         api.MapGet("/{id}/transcript", GetTranscriptAsync).WithName("GetTranscript");
         api.MapGet("/{id}/children", ListChildrenAsync).WithName("ListChildren");
+
+        endpoints.MapGroup("/api/usage")
+            .RequireAuthorization()
+            .AddEndpointFilter(MapConversationErrors)
+            .WithTags("Usage")
+            .MapGet("/", GetUsageAsync).WithName("GetUsage");
         return api;
     }
+
+    /// <summary>The caller's token spend today and the daily budget.</summary>
+    public static async Task<Ok<UserUsage>> GetUsageAsync(ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await conversations.GetUsageAsync(user.UserId(), cancellationToken));
 
     public static async Task<Created<ConversationInfo>> CreateAsync(
         [FromBody] CreateConversation? command, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken)

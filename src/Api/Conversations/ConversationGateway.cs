@@ -148,6 +148,10 @@ public sealed class ConversationGateway(
         return calls.RetriedAsync("GetTranscript", _ => Directory.GetTranscriptAsync(userId, conversationId, cancellationToken), cancellationToken);
     }
 
+    /// <summary>The user's token spend today and the daily budget.</summary>
+    public Task<UserUsage> GetUsageAsync(string userId, CancellationToken cancellationToken) =>
+        calls.RetriedAsync("GetUsage", _ => Directory.GetUsageAsync(userId, cancellationToken), cancellationToken);
+
     /// <summary>Opens a watch (its own wait for a failover is in <see cref="ConversationWatch"/>); a failure that outlasts it is <c>unavailable</c>.</summary>
     public Task<ConversationWatch> WatchAsync(string userId, string conversationId, long afterSeq, CancellationToken cancellationToken)
     {

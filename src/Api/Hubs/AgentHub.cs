@@ -49,6 +49,9 @@ public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClie
     public Task<IReadOnlyList<ConversationInfo>> ListChildren(string conversationId) =>
         conversations.ListChildrenAsync(UserId, conversationId, Context.ConnectionAborted);
 
+    /// <summary>The caller's token spend today and the daily budget (as <c>GET /api/usage</c>).</summary>
+    public Task<UserUsage> GetUsage() => conversations.GetUsageAsync(UserId, Context.ConnectionAborted);
+
     /// <summary>
     /// Every event with seq above <paramref name="afterSeq"/>, then live events, until the client cancels.
     /// A client that loses the stream watches again with the last seq it got.

@@ -15,6 +15,7 @@ internal sealed partial class AgentLoop(
     ModelStep model,
     ToolRunner tools,
     SubagentRunner subagents,
+    TokenBudget budget,
     AgentOptions options,
     Action onStopped,
     ILogger logger)
@@ -141,6 +142,14 @@ internal sealed partial class AgentLoop(
     /// <summary>One step of the run: a sub-agent call, a tool call, or a model call, whichever is next.</summary>
     private async Task StepAsync(RunState run, CancellationToken cancellationToken)
     {
+        if (await budget.ExceededAsync(run, log.State.Owner) is { } exceeded)
+        {
+            // Checked between steps, so the model call that spent it is recorded and no tool is cut off mid-run; the
+            // calls it asked for are not run, as a cancel settles them.
+            await CloseRunAsync(run, new RunFailed(exceeded, run.Usage), InterruptReasons.Cancelled, exceeded);
+            return;
+        }
+
         if (run.PendingCalls.Count > 0 && SubagentRunner.Handles(run.PendingCalls[0]))
         {
             await subagents.RunAsync(run, run.PendingCalls[0], cancellationToken);

@@ -30,6 +30,21 @@ public sealed class AgentOptions
     public int MaxRunningConversationsPerUser { get; set; } = 20;
 
     /// <summary>
+    /// Tokens (input + output, as the model reports them) one run may spend, restarts and retries included; the run
+    /// ends with <c>run.failed</c> <c>budget_exceeded</c> after the model call that reaches it. Unset: no limit.
+    /// </summary>
+    [Range(typeof(long), "1", "9223372036854775807")]
+    public long? MaxTokensPerRun { get; set; }
+
+    /// <summary>
+    /// Tokens one user's runs may spend per UTC day, counted in the store (so across a cluster and restarts). A
+    /// send while the day is spent is <c>rate_limited</c>; a run that reaches it ends as <see cref="MaxTokensPerRun"/>
+    /// says. Unset: no limit.
+    /// </summary>
+    [Range(typeof(long), "1", "9223372036854775807")]
+    public long? MaxTokensPerUserPerDay { get; set; }
+
+    /// <summary>
     /// Tools (matched on the end of their name) that wait for the user's approval before they run; when not
     /// configured, <c>make_reservation</c>. Configure one empty entry (<c>Agent__RequireApproval__0=</c>) for none.
     /// </summary>

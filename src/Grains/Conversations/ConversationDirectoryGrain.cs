@@ -1,12 +1,16 @@
+using Agents.Grains.Agent;
 using Agents.Grains.Storage;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Agents.Grains.Conversations;
 
 /// <summary>Answers questions across conversations from the store, so listing activates no conversation.</summary>
 [StatelessWorker]
-internal sealed class ConversationDirectoryGrain(IEventStore store) : Grain, IConversationDirectoryGrain
+internal sealed class ConversationDirectoryGrain(IEventStore store, IOptions<AgentOptions> options, TimeProvider time) : Grain, IConversationDirectoryGrain
 {
+    public Task<UserUsage> GetUsageAsync(string userId, CancellationToken cancellationToken = default) =>
+        new TokenBudget(store, options.Value, time).TodayAsync(userId, cancellationToken);
 
     public async Task<IReadOnlyList<ConversationInfo>> ListAsync(string userId, int limit, CancellationToken cancellationToken = default)
     {

@@ -38,6 +38,7 @@ internal sealed partial class ConversationGrain(
     private ConversationLog _log = null!;
     private AgentLoop _loop = null!;
     private SubagentRunner _subagents = null!;
+    private TokenBudget _budget = null!;
     private IGrainTimer? _keepAlive;
     private IGrainReminder? _reminder;
 
@@ -54,7 +55,8 @@ internal sealed partial class ConversationGrain(
         var tools = new ToolRunner(Id, kernel, _options, time, logger);
         var model = new ModelStep(_log, kernel, tools, _options, llmOptions.Value, time, logger);
         _subagents = new SubagentRunner(_log, GrainFactory, _options, time, logger);
-        _loop = new AgentLoop(_log, model, tools, _subagents, _options, OnLoopStopped, logger);
+        _budget = new TokenBudget(store, _options, time);
+        _loop = new AgentLoop(_log, model, tools, _subagents, _budget, _options, OnLoopStopped, logger);
 
         if (await _log.LoadAsync(cancellationToken))
         {
@@ -79,6 +81,7 @@ internal sealed partial class ConversationGrain(
         var title = ConversationRules.RequireCreatable(command, _options.MaxMessageChars);
         if (command.Text is not null)
         {
+            await _budget.RequireDayLeftAsync(userId);
             await RunAdmission.RequireSlotAsync(store, userId, Id, _options.MaxRunningConversationsPerUser);
             // Checked again: other calls ran while the store was asked.
             _lifecycle.RequireAbsent(Id, userId);
@@ -113,6 +116,12 @@ internal sealed partial class ConversationGrain(
         ConversationRules.RequireText(command.Text, _options.MaxMessageChars);
         ConversationRules.RequireClientMessageId(command.ClientMessageId);
         var mode = ConversationRules.RequireMode(command.Mode);
+        if (ConversationRules.FirstSentWith(State, command) is null)
+        {
+            await _budget.RequireDayLeftAsync(userId);
+            RequireOwner(userId);
+        }
+
         if (State.ActiveRun is null && ConversationRules.FirstSentWith(State, command) is null)
         {
             // This message would start a run: within the user's cap? Asked before anything changes; what follows

@@ -21,6 +21,13 @@ public abstract class DapperEventStore
         return rows.Select(r => r.ToEnvelope(conversationId)).ToList();
     }
 
+    public async Task<TokenUsage> GetUsageAsync(string owner, string day, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleAsync<TokenUsage>(
+            new CommandDefinition(StoreRows.UsageRow.Select, new { owner, day }, cancellationToken: cancellationToken));
+    }
+
     public async Task<ConversationRecord?> GetConversationAsync(string conversationId, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);

@@ -42,6 +42,12 @@ public interface IEventStore
     Task<int> CountActiveAsync(string owner, string exceptConversationId, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The tokens <paramref name="owner"/>'s model calls spent on the UTC day <paramref name="day"/> (see
+    /// <see cref="UsageDay"/>), as of the last commit; deleting a conversation takes nothing back.
+    /// </summary>
+    Task<TokenUsage> GetUsageAsync(string owner, string day, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Removes the conversation's events, snapshot, transcripts and row in one transaction; a conversation that is
     /// not stored is no error.
     /// </summary>
@@ -69,12 +75,25 @@ public interface IEventStore
 /// <param name="Conversation">The conversation's row as of the last event.</param>
 /// <param name="Snapshot">A snapshot as of the last event, now and then.</param>
 /// <param name="Transcript">The transcript of the run that ended, if one did.</param>
+/// <param name="CountsUsage">
+/// Whether the usage on these events is new spend for the owner's day; false for a fork's copies of its source's events.
+/// </param>
 public sealed record AppendBatch(
     string ConversationId,
     IReadOnlyList<EventEnvelope> Events,
     ConversationRecord Conversation,
     SnapshotRecord? Snapshot = null,
-    TranscriptRecord? Transcript = null);
+    TranscriptRecord? Transcript = null,
+    bool CountsUsage = true);
+
+/// <summary>The day a token budget counts: the UTC date, as <c>yyyy-MM-dd</c>.</summary>
+public static class UsageDay
+{
+    public static string Of(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>When the day of <paramref name="at"/> ends and a daily budget starts again.</summary>
+    public static DateTimeOffset EndOf(DateTimeOffset at) => new DateTimeOffset(at.UtcDateTime.Date, TimeSpan.Zero).AddDays(1);
+}
 
 /// <summary>A row of the <c>conversations</c> table.</summary>
 public sealed record ConversationRecord(

@@ -133,6 +133,27 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
                 transaction);
         }
 
+        var usage = StoreRows.UsageRow.From(batches);
+        if (usage.Count > 0)
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO user_usage (owner, day, input_tokens, output_tokens)
+                SELECT * FROM unnest(@Owners::text[], @Days::text[], @Inputs::bigint[], @Outputs::bigint[])
+                ON CONFLICT (owner, day) DO UPDATE SET
+                    input_tokens = user_usage.input_tokens + excluded.input_tokens,
+                    output_tokens = user_usage.output_tokens + excluded.output_tokens;
+                """,
+                new
+                {
+                    Owners = usage.Select(u => u.Owner).ToArray(),
+                    Days = usage.Select(u => u.Day).ToArray(),
+                    Inputs = usage.Select(u => u.InputTokens).ToArray(),
+                    Outputs = usage.Select(u => u.OutputTokens).ToArray(),
+                },
+                transaction);
+        }
+
         await transaction.CommitAsync(cancellationToken);
     }
 

@@ -56,5 +56,15 @@ internal static class PostgresSchema
         ALTER TABLE conversations ADD COLUMN depth integer NOT NULL DEFAULT 0;
         CREATE INDEX ix_conversations_parent ON conversations (parent_id, created_at) WHERE parent_id IS NOT NULL;
         """,
+        // Token budgets: each user's spend per UTC day, added up with the events that report it.
+        """
+        CREATE TABLE user_usage (
+            owner         text    NOT NULL,
+            day           text    NOT NULL,
+            input_tokens  bigint  NOT NULL,
+            output_tokens bigint  NOT NULL,
+            PRIMARY KEY (owner, day)
+        );
+        """,
     ];
 }

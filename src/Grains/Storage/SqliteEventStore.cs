@@ -110,6 +110,19 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
             await connection.ExecuteAsync(StoreRows.TranscriptRow.Upsert, transcripts, transaction);
         }
 
+        var usage = StoreRows.UsageRow.From(batches);
+        if (usage.Count > 0)
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO user_usage (owner, day, input_tokens, output_tokens) VALUES (@Owner, @Day, @InputTokens, @OutputTokens)
+                ON CONFLICT (owner, day) DO UPDATE SET
+                    input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens;
+                """,
+                usage,
+                transaction);
+        }
+
         await transaction.CommitAsync(cancellationToken);
     }
 

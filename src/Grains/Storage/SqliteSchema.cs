@@ -56,5 +56,15 @@ internal static class SqliteSchema
         ALTER TABLE conversations ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX ix_conversations_parent ON conversations (parent_id, created_at) WHERE parent_id IS NOT NULL;
         """,
+        // Token budgets: each user's spend per UTC day, added up with the events that report it.
+        """
+        CREATE TABLE user_usage (
+            owner         TEXT    NOT NULL,
+            day           TEXT    NOT NULL,
+            input_tokens  INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            PRIMARY KEY (owner, day)
+        );
+        """,
     ];
 }

@@ -17,6 +17,29 @@ internal static class StoreRows
             new(Seq, conversationId, RunId, DateTimeOffset.FromUnixTimeMilliseconds(At), AgentJson.DeserializeData(Type, Data));
     }
 
+    /// <summary>
+    /// A user's token spend on one UTC day, summed from the usage that model calls recorded in the log: the stores add
+    /// it up in the transaction that stores those events, so the budget holds across restarts and a cluster.
+    /// </summary>
+    internal sealed record UsageRow(string Owner, string Day, long InputTokens, long OutputTokens)
+    {
+        public const string Select =
+            """
+            SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS InputTokens, CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS OutputTokens
+            FROM user_usage WHERE owner = @owner AND day = @day;
+            """;
+
+        /// <summary>One row per user and day the batches spent tokens on (a key once, as one upsert needs).</summary>
+        public static List<UsageRow> From(IEnumerable<AppendBatch> batches) =>
+        [
+            .. batches.Where(b => b.CountsUsage)
+                .SelectMany(b => b.Events, (b, e) => (b.Conversation.Owner, e.At, Usage: (e.Data as IModelCallUsage)?.Usage))
+                .Where(x => x.Usage is not null)
+                .GroupBy(x => (x.Owner, Day: UsageDay.Of(x.At)))
+                .Select(g => new UsageRow(g.Key.Owner, g.Key.Day, g.Sum(x => x.Usage!.InputTokens), g.Sum(x => x.Usage!.OutputTokens))),
+        ];
+    }
+
     internal sealed class TranscriptRow
     {
         public const string Select =

@@ -1,0 +1,78 @@
+using Agents.Events;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Agents.Grains.Tests;
+
+/// <summary>
+/// Token budgets in a silo of their own (the Demo model reports usage on every call): per run, and per user per UTC
+/// day counted in the store, so a restart of the silo forgets nothing.
+/// </summary>
+public sealed class BudgetTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task ARunThatReachesItsBudget_FailsAfterTheCallInFlight_WithoutRunningTheToolsItAskedFor()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var store = SiloProcess.OpenStore(directory);
+        var settings = new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "0", ["Agent__MaxTokensPerRun"] = "1" };
+        await using var silo = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        using var client = await silo.ConnectAsync(Ct);
+        var grains = client.Services.GetRequiredService<IClusterClient>();
+        var id = Ids.NewConversationId();
+
+        await grains.GetGrain<IConversationGrain>(id).CreateAsync("budget-run", new CreateConversation(Text: "Can you order dinner for two tonight?"), Ct);
+        var events = await store.WaitForEndAsync(id);
+
+        LogInvariants.AssertHold(events);
+        var failed = Assert.IsType<RunFailed>(events[^1].Data);
+        Assert.Equal("budget_exceeded", failed.Error.Code);
+        // One model call, whose usage is recorded and is the run's; the tool it asked for was settled, not run.
+        var usages = events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().ToList();
+        Assert.Equal(usages.Single(), failed.Usage);
+        Assert.Equal(["message.user", "run.started", "progress", "tool.call", "tool.result", "run.failed"], LogInvariants.Shape(events));
+        Assert.Equal("budget_exceeded", events.Select(e => e.Data).OfType<ToolResultReturned>().Single().Error?.Code);
+    }
+
+    [Fact]
+    public async Task AUsersDailyBudget_CountsInTheStore_RefusesSendsWithTheReset_AndHoldsAcrossARestart()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var store = SiloProcess.OpenStore(directory);
+        var settings = new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "0", ["Agent__MaxTokensPerUserPerDay"] = "1" };
+        var id = Ids.NewConversationId();
+        const string spender = "budget-day";
+
+        await using (var first = SiloProcess.Start(directory, settings, TestEnvironment.FreePort()))
+        {
+            using var client = await first.ConnectAsync(Ct);
+            var grains = client.Services.GetRequiredService<IClusterClient>();
+            await grains.GetGrain<IConversationGrain>(id).CreateAsync(spender, new CreateConversation(Text: "Hello there"), Ct);
+            var events = await store.WaitForEndAsync(id);
+            var spent = events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().Aggregate((a, b) => a + b);
+
+            var usage = await grains.GetGrain<IConversationDirectoryGrain>(0).GetUsageAsync(spender, Ct);
+            Assert.Equal(spent, usage.Today);
+            Assert.Equal(1, usage.Limit);
+            Assert.Equal(DateTimeOffset.UtcNow.UtcDateTime.Date.AddDays(1), usage.ResetsAt.UtcDateTime);
+
+            var refused = await Assert.ThrowsAsync<ConversationException>(() =>
+                grains.GetGrain<IConversationGrain>(id).SendMessageAsync(spender, new SendMessage("One more?"), Ct));
+            Assert.Equal(ErrorCodes.RateLimited, refused.Code);
+            Assert.Contains("resets at", refused.Message);
+            Assert.Equal(events.Count, (await store.ReadAllAsync(id)).Count);
+            await client.StopAsync(CancellationToken.None);
+        }
+
+        await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        using var again = await second.ConnectAsync(Ct);
+        var restarted = again.Services.GetRequiredService<IClusterClient>();
+        Assert.Equal(ErrorCodes.RateLimited, (await Assert.ThrowsAsync<ConversationException>(() =>
+            restarted.GetGrain<IConversationGrain>(Ids.NewConversationId()).CreateAsync(spender, new CreateConversation(Text: "Hi again"), Ct))).Code);
+        // Another user's day is their own.
+        var other = Ids.NewConversationId();
+        await restarted.GetGrain<IConversationGrain>(other).CreateAsync("budget-other", new CreateConversation(Text: "Hello there"), Ct);
+        Assert.Equal(EventTypes.RunCompleted, (await store.WaitForEndAsync(other))[^1].Type);
+    }
+}
