@@ -46,6 +46,11 @@ public static class MessageModes
     public static readonly IReadOnlyList<string> All = [Steer, Queue, Interrupt, Reject];
 }
 
+/// <summary>Forks a conversation: a new one whose log begins with copies of events 1..<paramref name="AfterSeq"/>.</summary>
+/// <param name="AfterSeq">Where the copy ends: a seq at which no run is open (0 copies nothing).</param>
+[GenerateSerializer, Immutable, Alias("agents.ForkConversation")]
+public sealed record ForkConversation([property: Id(0)] long AfterSeq);
+
 /// <summary>The user's answer to an open <c>input.requested</c>.</summary>
 /// <param name="RequestId">The request answered.</param>
 /// <param name="Approved">For an <c>approval</c>: whether the tool call may run.</param>

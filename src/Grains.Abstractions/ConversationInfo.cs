@@ -45,6 +45,7 @@ public enum RunOutcome
 /// <param name="LastSeq">The seq of its last durable event; 0 when it has none.</param>
 /// <param name="LastRunOutcome">How its last finished run ended; null before any.</param>
 /// <param name="ParentId">The conversation whose sub-agent this one is; null at the top.</param>
+/// <param name="ForkedFrom">The conversation and seq this one was forked from; null when it was not.</param>
 [GenerateSerializer, Immutable, Alias("agents.ConversationInfo")]
 public sealed record ConversationInfo(
     [property: Id(0)] string Id,
@@ -54,7 +55,14 @@ public sealed record ConversationInfo(
     [property: Id(4)] DateTimeOffset UpdatedAt,
     [property: Id(5)] long LastSeq,
     [property: Id(6), JsonIgnore(Condition = JsonIgnoreCondition.Never)] RunOutcome? LastRunOutcome,
-    [property: Id(7), JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ParentId = null);
+    [property: Id(7), JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ParentId = null,
+    [property: Id(8), JsonIgnore(Condition = JsonIgnoreCondition.Never)] ForkOrigin? ForkedFrom = null);
+
+/// <summary>Where a fork came from: its log starts with copies of that conversation's events 1..<paramref name="AfterSeq"/>.</summary>
+[GenerateSerializer, Immutable, Alias("agents.ForkOrigin")]
+public sealed record ForkOrigin(
+    [property: Id(0)] string ConversationId,
+    [property: Id(1)] long AfterSeq);
 
 /// <summary>A page of a conversation's log.</summary>
 /// <param name="Events">Events in ascending seq.</param>

@@ -27,6 +27,18 @@ public interface IConversationGrain : IGrainWithStringKey
     [Alias("FindAnswer")]
     Task<long?> FindAnswerAsync(string userId, Respond command, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Forks this conversation: a new conversation of the same user whose log begins with copies of events
+    /// 1..<paramref name="afterSeq"/> (same seqs and data). Returns the new conversation's info.
+    /// </summary>
+    /// <exception cref="ConversationException"><c>invalid_argument</c> when <paramref name="afterSeq"/> is past the stored log or inside a run.</exception>
+    [Alias("Fork")]
+    Task<ConversationInfo> ForkAsync(string userId, long afterSeq, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates this conversation as a fork of <paramref name="origin"/>, copying its events from the store.</summary>
+    [Alias("CreateFork")]
+    Task<ConversationInfo> CreateForkAsync(string userId, ForkOrigin origin, CancellationToken cancellationToken = default);
+
     /// <summary>Cancels the active run, if any; returns once <c>run.cancelled</c> is stored.</summary>
     [Alias("Cancel")]
     Task CancelAsync(string userId, CancellationToken cancellationToken = default);

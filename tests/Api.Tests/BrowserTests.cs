@@ -202,6 +202,41 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Source: http");
     }
 
+    [Fact]
+    public async Task EditingAMessage_ForksBeforeIt_AndRunsTheEditedText_AndRetryRunsItAgain()
+    {
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, TestEnvironment.NewUser("edit"));
+        await page.GetByLabel("Start a conversation").FillAsync("Hello there");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
+        var timeline = page.Locator("#timeline");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        await page.GetByLabel("Message", new() { Exact = true }).FillAsync("Tell me about Oslo");
+        await page.GetByLabel("Message", new() { Exact = true }).PressAsync("Enter");
+        await Expect(timeline.Locator(".message.assistant")).ToHaveCountAsync(2);
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Oslo");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+
+        await timeline.Locator(".message.user").Last.GetByRole(AriaRole.Button, new() { Name = "Edit" }).ClickAsync();
+        await Expect(page.GetByLabel("Edited message")).ToBeFocusedAsync();
+        await page.GetByLabel("Edited message").FillAsync("Tell me about Bergen");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save and run" }).ClickAsync();
+
+        // The fork is open: the first exchange copied, then the edited message and its own answer.
+        await Expect(page.Locator("#conversation-list li")).ToHaveCountAsync(2);
+        await Expect(timeline.Locator(".message.user")).ToHaveTextAsync([new Regex("Hello there"), new Regex("Tell me about Bergen")]);
+        await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Bergen");
+        await Expect(timeline).Not.ToContainTextAsync("Oslo");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+
+        // Retry the edited run: one more fork, the same message answered again.
+        await timeline.Locator(".step.end .retry").Last.ClickAsync();
+        await Expect(page.Locator("#conversation-list li")).ToHaveCountAsync(3);
+        await Expect(timeline.Locator(".message.user")).ToHaveTextAsync([new Regex("Hello there"), new Regex("Tell me about Bergen")]);
+        await Expect(timeline.Locator(".message.assistant")).ToHaveCountAsync(2);
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+    }
+
     private Task<IBrowserContext> NewContextAsync() =>
         browser.Browser.NewContextAsync(new() { BaseURL = api.BaseAddress.ToString(), ViewportSize = new() { Width = 1200, Height = 900 } });
 

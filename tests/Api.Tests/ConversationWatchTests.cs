@@ -132,6 +132,8 @@ public sealed class ConversationWatchTests(ApiFixture api)
 
         public Task<long> RespondAsync(string userId, Respond command, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task<long?> FindAnswerAsync(string userId, Respond command, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<ConversationInfo> ForkAsync(string userId, long afterSeq, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<ConversationInfo> CreateForkAsync(string userId, ForkOrigin origin, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task CancelAsync(string userId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 

@@ -94,6 +94,35 @@ public sealed class HttpApiTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task Fork_OverHttp_Is201WithForkedFrom_AndAnotherUsersIsNotFound()
+    {
+        using var http = await api.HttpAsAsync(TestEnvironment.NewUser("forker"));
+        using var created = await http.PostAsJsonAsync("/api/conversations", new { text = "hello there" }, Ct);
+        var info = (await created.Content.ReadFromJsonAsync<ConversationInfo>(Json, Ct))!;
+        var all = await ReadUntilAsync(http, info.Id, EventTypes.RunCompleted);
+
+        using var forked = await http.PostAsJsonAsync($"/api/conversations/{info.Id}/fork", new { afterSeq = all[^1].Seq }, Ct);
+        Assert.Equal(HttpStatusCode.Created, forked.StatusCode);
+        using (var raw = JsonDocument.Parse(await forked.Content.ReadAsStringAsync(Ct)))
+        {
+            var from = raw.RootElement.GetProperty("forkedFrom");
+            Assert.Equal(info.Id, from.GetProperty("conversationId").GetString());
+            Assert.Equal(all[^1].Seq, from.GetProperty("afterSeq").GetInt64());
+            Assert.Equal($"/api/conversations/{raw.RootElement.GetProperty("id").GetString()}", forked.Headers.Location?.OriginalString);
+        }
+
+        using var inside = await http.PostAsJsonAsync($"/api/conversations/{info.Id}/fork", new { afterSeq = 2 }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, inside.StatusCode);
+        Assert.Contains("invalid_argument", await inside.Content.ReadAsStringAsync(Ct));
+        using var stranger = await api.HttpAsAsync(TestEnvironment.NewUser("stranger"));
+        using var theirs = await stranger.PostAsJsonAsync($"/api/conversations/{info.Id}/fork", new { afterSeq = 0 }, Ct);
+        Assert.Equal(HttpStatusCode.NotFound, theirs.StatusCode);
+        // Not a fork: forkedFrom is null, not missing.
+        using var plain = JsonDocument.Parse(await http.GetStringAsync($"/api/conversations/{info.Id}", Ct));
+        Assert.Equal(JsonValueKind.Null, plain.RootElement.GetProperty("forkedFrom").ValueKind);
+    }
+
+    [Fact]
     public async Task EventStream_ResumesFromLastEventId_WhichWinsOverAfter()
     {
         var user = TestEnvironment.NewUser("sse");

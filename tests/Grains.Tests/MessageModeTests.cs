@@ -28,7 +28,7 @@ public sealed class MessageModeTests(SiloFixture silo)
         hold.Release.SetResult();
         await silo.WaitForEndAsync(id);
         await silo.Conversation(id).SendMessageAsync(Alice, new SendMessage("Now then.", Mode: MessageModes.Reject), Ct);
-        var events = await WaitForRunsAsync(id, 2);
+        var events = await silo.WaitForRunsAsync(id, 2);
         LogInvariants.AssertHold(events);
         Assert.DoesNotContain(events, e => e.Data is UserMessageSent { Text: "Not now?" });
         Assert.Equal("Second answer.", events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
@@ -52,7 +52,7 @@ public sealed class MessageModeTests(SiloFixture silo)
         Assert.Equal(ConversationStatus.Running, (await silo.Conversation(id).GetInfoAsync(Alice, Ct)).Status);
         hold.Release.SetResult();
 
-        var events = await WaitForRunsAsync(id, 3);
+        var events = await silo.WaitForRunsAsync(id, 3);
         LogInvariants.AssertHold(events);
         var queued = events.Where(e => e.Data is UserMessageSent { Queued: true }).ToList();
         Assert.Equal([two, three], queued.Select(e => e.Seq));
@@ -86,7 +86,7 @@ public sealed class MessageModeTests(SiloFixture silo)
         await silo.Conversation(id).SendMessageAsync(Alice, new SendMessage("After that", Mode: MessageModes.Queue), Ct);
 
         await silo.Conversation(id).CancelAsync(Alice, Ct);
-        var events = await WaitForRunsAsync(id, 2);
+        var events = await silo.WaitForRunsAsync(id, 2);
         LogInvariants.AssertHold(events);
         Assert.Equal(
             [EventTypes.RunCancelled, EventTypes.RunCompleted],
@@ -176,16 +176,6 @@ public sealed class MessageModeTests(SiloFixture silo)
         Assert.Equal(ErrorCodes.InvalidArgument, refused.Code);
     }
 
-    /// <summary>Waits until <paramref name="runs"/> runs have ended; the whole log.</summary>
-    private Task<List<EventEnvelope>> WaitForRunsAsync(string id, int runs) =>
-        TestEnvironment.EventuallyAsync(
-            async () =>
-            {
-                var events = await silo.ReadAllAsync(id);
-                return events.Count(e => EventTypes.IsTerminal(e.Type)) >= runs ? events : null;
-            },
-            TimeSpan.FromSeconds(20),
-            $"{runs} runs of {id} ended");
 
     private async Task<string> StartAsync(string text)
     {

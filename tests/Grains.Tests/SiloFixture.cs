@@ -93,4 +93,11 @@ public sealed class SiloFixture : IAsyncLifetime
     /// <summary>Waits for the run's terminal event; returns the whole log.</summary>
     public Task<List<EventEnvelope>> WaitForEndAsync(string conversationId, TimeSpan? timeout = null) =>
         Store.WaitForEndAsync(conversationId, timeout ?? TimeSpan.FromSeconds(20));
+
+    /// <summary>Waits until <paramref name="runs"/> runs of the conversation have ended; returns the whole log.</summary>
+    public Task<List<EventEnvelope>> WaitForRunsAsync(string conversationId, int runs) =>
+        TestEnvironment.EventuallyAsync(
+            async () => await ReadAllAsync(conversationId) is var all && all.Count(e => EventTypes.IsTerminal(e.Type)) >= runs ? all : null,
+            TimeSpan.FromSeconds(20),
+            $"{runs} runs of {conversationId} ended");
 }

@@ -31,6 +31,7 @@ public static class ConversationsApi
         api.MapGet("/{id}/events/stream", StreamEventsAsync).WithName("StreamEvents");
         api.MapGet("/{id}/transcript", GetTranscriptAsync).WithName("GetTranscript");
         api.MapGet("/{id}/children", ListChildrenAsync).WithName("ListChildren");
+        api.MapPost("/{id}/fork", ForkAsync).WithName("ForkConversation").WithMetadata(new UserRateLimitAttribute(UserRateLimit.Conversations));
 
         endpoints.MapGroup("/api/usage")
             .RequireAuthorization()
@@ -38,6 +39,14 @@ public static class ConversationsApi
             .WithTags("Usage")
             .MapGet("/", GetUsageAsync).WithName("GetUsage");
         return api;
+    }
+
+    /// <summary>A new conversation whose log begins with copies of this one's events 1..afterSeq.</summary>
+    public static async Task<Created<ConversationInfo>> ForkAsync(
+        string id, [FromBody] ForkConversation? command, ClaimsPrincipal user, ConversationGateway conversations, CancellationToken cancellationToken)
+    {
+        var info = await conversations.ForkAsync(user.UserId(), id, command, cancellationToken);
+        return TypedResults.Created($"/api/conversations/{info.Id}", info);
     }
 
     /// <summary>The caller's token spend today and the daily budget.</summary>

@@ -148,6 +148,19 @@ public sealed class ConversationGateway(
         return calls.RetriedAsync("GetTranscript", _ => Directory.GetTranscriptAsync(userId, conversationId, cancellationToken), cancellationToken);
     }
 
+    /// <summary>
+    /// Forks one of the user's conversations after <see cref="ForkConversation.AfterSeq"/>; the new one's info. Made
+    /// once: a repeat would make a second fork.
+    /// </summary>
+    public async Task<ConversationInfo> ForkAsync(string userId, string conversationId, ForkConversation? command, CancellationToken cancellationToken)
+    {
+        RequireId(conversationId);
+        var body = command ?? throw ConversationException.InvalidArgument("a body { afterSeq } is required");
+        var info = await GrainCalls.OnceAsync(() => Grain(conversationId).ForkAsync(userId, body.AfterSeq, cancellationToken));
+        await hub.Clients.User(userId).ConversationCreated(info);
+        return info;
+    }
+
     /// <summary>The user's token spend today and the daily budget.</summary>
     public Task<UserUsage> GetUsageAsync(string userId, CancellationToken cancellationToken) =>
         calls.RetriedAsync("GetUsage", _ => Directory.GetUsageAsync(userId, cancellationToken), cancellationToken);

@@ -49,6 +49,11 @@ public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClie
     public Task<IReadOnlyList<ConversationInfo>> ListChildren(string conversationId) =>
         conversations.ListChildrenAsync(UserId, conversationId, Context.ConnectionAborted);
 
+    /// <summary>Forks the conversation after <paramref name="afterSeq"/> (as <c>POST /api/conversations/{id}/fork</c>).</summary>
+    [UserRateLimit(UserRateLimit.Conversations)]
+    public Task<ConversationInfo> ForkConversation(string conversationId, long afterSeq) =>
+        conversations.ForkAsync(UserId, conversationId, new ForkConversation(afterSeq), Context.ConnectionAborted);
+
     /// <summary>The caller's token spend today and the daily budget (as <c>GET /api/usage</c>).</summary>
     public Task<UserUsage> GetUsage() => conversations.GetUsageAsync(UserId, Context.ConnectionAborted);
 

@@ -142,10 +142,22 @@ export class AgentClient {
     return this.#call('GetConversation', [conversationId], true);
   }
 
-  /** Sends a user message (starts a run when idle, joins the running one otherwise). Resolves to { seq }. */
-  async send(conversationId, text, { clientMessageId = newClientMessageId() } = {}) {
+  /**
+   * Sends a user message: starts a run when idle; during a run, `mode` says what it does: 'steer' (the default: the
+   * agent takes it at its next step), 'queue' (starts the next run), 'interrupt' (cuts the step and restarts it with
+   * the message) or 'reject' (refused while a run is active). Resolves to { seq }.
+   */
+  async send(conversationId, text, { clientMessageId = newClientMessageId(), mode } = {}) {
     // Idempotent thanks to the client message id: safe to retry after a lost connection.
-    return this.#call('SendMessage', [conversationId, { text, clientMessageId }], true);
+    return this.#call('SendMessage', [conversationId, { text, clientMessageId, mode }], true);
+  }
+
+  /**
+   * A new conversation whose log begins with copies of this one's events 1..afterSeq (where no run is open).
+   * Resolves to the new conversation's info. Not retried: a repeat would make a second fork.
+   */
+  async fork(conversationId, afterSeq) {
+    return this.#invoke('ForkConversation', conversationId, afterSeq);
   }
 
   /**

@@ -24,6 +24,8 @@ const ui = {
   timeline: $('timeline'),
   composer: $('composer'),
   message: $('message'),
+  sendQueue: $('send-queue'),
+  sendInterrupt: $('send-interrupt'),
 };
 
 let client = null;
@@ -215,6 +217,9 @@ function setRunStatus(status, outcome) {
     idle: outcome ? `Run ${outcome}` : 'Idle',
   }[status];
   ui.cancel.hidden = status === 'idle';
+  // What a message does to a run matters only while one is going.
+  ui.sendQueue.hidden = status === 'idle';
+  ui.sendInterrupt.hidden = status === 'idle';
 }
 
 /** Builds the timeline from events, keyed by the ids the events carry. */
@@ -240,9 +245,20 @@ class ConversationView {
     ui.timeline.dataset.events = String(this.count);
     ui.timeline.dataset.lastSeq = String(event.seq);
     switch (event.type) {
-      case 'message.user':
-        this.add(bubble('user', d.text, 'You'));
+      case 'message.user': {
+        const el = this.add(bubble('user', d.text, 'You'));
+        el.dataset.seq = String(event.seq);
+        if (d.queued) {
+          el.classList.add('queued');
+          el.append(note('Queued: starts its own run when the one before it ends.'));
+        } else if (!this.running) {
+          // It starts a run: forking just before it is allowed, so it can be edited and run again.
+          this.runStart = { seq: event.seq, text: d.text };
+          el.append(this.editButton(event.seq, d.text));
+        }
+
         break;
+      }
       case 'run.started':
         this.running = true;
         break;
@@ -529,6 +545,56 @@ class ConversationView {
     this.openRequests.clear();
     const el = this.add(step('end', text));
     el.dataset.outcome = outcome;
+    if (this.runStart) {
+      // Try again from here: a fork just before the message that started this run, sent again.
+      const { seq, text: again } = this.runStart;
+      const retry = document.createElement('button');
+      retry.type = 'button';
+      retry.className = 'secondary retry';
+      retry.textContent = 'Retry';
+      retry.title = 'Run this message again in a new conversation forked before it';
+      retry.addEventListener('click', () => forkAndSend(this.id, seq - 1, again, retry));
+      el.append(retry);
+      this.runStart = null;
+    }
+  }
+
+  /** "Edit": a form in place of the message; saving forks just before it and sends the edited text there. */
+  editButton(seq, text) {
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'secondary edit';
+    edit.textContent = 'Edit';
+    edit.title = 'Edit this message and run it again in a new conversation forked before it';
+    edit.addEventListener('click', () => {
+      const form = document.createElement('form');
+      form.className = 'edit-form';
+      const label = document.createElement('label');
+      label.className = 'visually-hidden';
+      label.textContent = 'Edited message';
+      const input = document.createElement('textarea');
+      input.id = `edit-${this.id}-${seq}`;
+      input.rows = 2;
+      input.value = text;
+      label.htmlFor = input.id;
+      const save = document.createElement('button');
+      save.type = 'submit';
+      save.textContent = 'Save and run';
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'secondary';
+      cancel.textContent = 'Cancel';
+      cancel.addEventListener('click', () => { form.replaceWith(edit); edit.focus(); });
+      form.addEventListener('submit', e => {
+        e.preventDefault();
+        const edited = input.value.trim();
+        if (edited) forkAndSend(this.id, seq - 1, edited, save);
+      });
+      form.append(label, input, save, cancel);
+      edit.replaceWith(form);
+      input.focus();
+    });
+    return edit;
   }
 }
 
@@ -643,14 +709,32 @@ ui.newConversation.addEventListener('submit', async e => {
   }
 });
 
+/** Forks a conversation after `afterSeq`, opens the fork and sends `text` there (edit and rerun, retry). */
+async function forkAndSend(conversationId, afterSeq, text, button) {
+  button.disabled = true;
+  notify('');
+  try {
+    const fork = await client.fork(conversationId, afterSeq);
+    upsertConversation(fork);
+    select(fork.id);
+    await client.send(fork.id, text);
+  } catch (error) {
+    notify(`Could not run it again: ${describe(error)}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 ui.composer.addEventListener('submit', async e => {
   e.preventDefault();
   const text = ui.message.value.trim();
   if (!text || !current) return;
+  // Send steers the run (the default); the other buttons name their mode.
+  const mode = e.submitter?.value || undefined;
   notify('');
   ui.message.value = '';
   try {
-    await client.send(current.id, text);
+    await client.send(current.id, text, { mode });
   } catch (error) {
     ui.message.value = text;
     notify(`Not sent: ${describe(error)}`);

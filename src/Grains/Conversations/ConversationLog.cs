@@ -94,6 +94,7 @@ internal sealed partial class ConversationLog
         state ??= new ConversationState
         {
             Id = _id, Owner = row.Owner, Title = row.Title, CreatedAt = row.CreatedAt, UpdatedAt = row.CreatedAt, ParentId = row.ParentId, Depth = row.Depth,
+            ForkedFrom = row.ForkedFrom,
         };
         while (true)
         {
@@ -133,6 +134,41 @@ internal sealed partial class ConversationLog
             State = new ConversationState { Id = _id };
             throw;
         }
+    }
+
+    /// <summary>
+    /// Stores a new conversation as a fork: its log starts with <paramref name="copies"/> (another conversation's
+    /// events 1..n, same seqs, data and times), in one transaction with its row, and a snapshot when they are many.
+    /// Nobody watches a conversation that did not exist, so nothing is published; the copies' usage is no new spend.
+    /// On failure it was never begun.
+    /// </summary>
+    public async Task BeginForkAsync(string owner, string title, ForkOrigin origin, IReadOnlyList<EventEnvelope> copies)
+    {
+        Begin(owner, title);
+        State.ForkedFrom = origin;
+        var envelopes = copies.Select(e => e with { ConversationId = _id }).ToArray();
+        SnapshotRecord? snapshot = null;
+        try
+        {
+            foreach (var e in envelopes)
+            {
+                State.Apply(e);
+            }
+
+            ConversationRules.RequireForkPoint(State, origin, envelopes.LastOrDefault());
+            // Listed as new: a fork is made now, whatever the age of what it copied.
+            State.UpdatedAt = State.CreatedAt;
+            snapshot = State.LastSeq >= _snapshotEvery ? new SnapshotRecord(_id, State.LastSeq, JsonSerializer.Serialize(State, AgentJson.Options)) : null;
+            await _writer.AppendAsync(new AppendBatch(_id, envelopes, ToRecord(), snapshot, CountsUsage: false));
+        }
+        catch
+        {
+            State = new ConversationState { Id = _id };
+            throw;
+        }
+
+        _snapshotSeq = snapshot?.Seq ?? 0;
+        _durable = CurrentInfo();
     }
 
     /// <summary>Whether <paramref name="events"/> fit under <see cref="MaxEvents"/> with room left to close the run.</summary>
@@ -298,10 +334,10 @@ internal sealed partial class ConversationLog
     }
 
     private ConversationRecord ToRecord() =>
-        new(_id, State.Owner, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome, State.ParentId, State.Depth);
+        new(_id, State.Owner, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome, State.ParentId, State.Depth, State.ForkedFrom);
 
     private ConversationInfo CurrentInfo() =>
-        new(_id, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome, State.ParentId);
+        new(_id, State.Title, State.Status, State.CreatedAt, State.UpdatedAt, State.LastSeq, State.LastRunOutcome, State.ParentId, State.ForkedFrom);
 
     private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
 }

@@ -40,6 +40,41 @@ internal static class ConversationRules
         }
     }
 
+    /// <summary>A fork may copy a conversation's stored events up to any seq from 0 to its last.</summary>
+    public static void RequireForkSeq(long afterSeq, long lastSeq)
+    {
+        if (afterSeq < 0 || afterSeq > lastSeq)
+        {
+            throw ConversationException.InvalidArgument($"afterSeq must be between 0 and the conversation's last seq, {lastSeq}");
+        }
+    }
+
+    /// <summary>A fork's copied prefix, folded, must leave no run open: the fork starts idle.</summary>
+    public static void RequireForkPoint(ConversationState forked, ForkOrigin origin, EventEnvelope? last)
+    {
+        if (forked.ActiveRun is null && last is { Data: UserMessageSent, RunId: { } starting })
+        {
+            // The message that starts a run is stored with its run.started: a copy must not split them.
+            throw ConversationException.InvalidArgument(
+                $"afterSeq {origin.AfterSeq} is the message that starts run {starting}; fork just before it, or after that run's end");
+        }
+
+        if (forked.ActiveRun is { } open)
+        {
+            throw ConversationException.InvalidArgument(
+                $"afterSeq {origin.AfterSeq} falls inside run {open.RunId}, which is open there; fork where no run is open, " +
+                "such as just before a run's message.user or after its end");
+        }
+
+        if (forked.Queue.Count > 0)
+        {
+            // The end of a run whose queued message starts the next one in the same batch: copying up to the end
+            // alone would strand that message without its run.
+            throw ConversationException.InvalidArgument(
+                $"afterSeq {origin.AfterSeq} ends a run whose queued message starts the next run there; fork before that message was sent, or after the next run's end");
+        }
+    }
+
     /// <summary>The send's mode, <c>steer</c> when it names none.</summary>
     public static string RequireMode(string? mode) =>
         mode is null ? MessageModes.Steer

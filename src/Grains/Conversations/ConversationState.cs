@@ -23,6 +23,9 @@ public sealed class ConversationState
     /// <summary>How deep among sub-agents: 0 at the top.</summary>
     public int Depth { get; set; }
 
+    /// <summary>Where this conversation was forked from; null when it was not.</summary>
+    public ForkOrigin? ForkedFrom { get; set; }
+
     /// <summary>The run that has not ended, if any.</summary>
     public RunState? ActiveRun { get; set; }
 

@@ -106,10 +106,11 @@ public sealed record ConversationRecord(
     long LastSeq,
     RunOutcome? LastRunOutcome,
     string? ParentId = null,
-    int Depth = 0)
+    int Depth = 0,
+    ForkOrigin? ForkedFrom = null)
 {
     /// <summary>The contract's view of the row.</summary>
-    public ConversationInfo ToInfo() => new(Id, Title, Status, CreatedAt, UpdatedAt, LastSeq, LastRunOutcome, ParentId);
+    public ConversationInfo ToInfo() => new(Id, Title, Status, CreatedAt, UpdatedAt, LastSeq, LastRunOutcome, ParentId, ForkedFrom);
 }
 
 /// <summary>The conversation's state folded up to <paramref name="Seq"/>, as JSON.</summary>

@@ -69,8 +69,8 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
         var rows = batches.Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => StoreRows.ConversationRow.From(g.Last())).ToList();
         await connection.ExecuteAsync(
             """
-            INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth)
-            SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[], @Parents::text[], @Depths::integer[])
+            INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth, forked_from, forked_after_seq)
+            SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[], @Parents::text[], @Depths::integer[], @Forks::text[], @ForkSeqs::bigint[])
             ON CONFLICT (id) DO UPDATE SET
                 title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
                 last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;
@@ -87,6 +87,8 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
                 Outcomes = rows.Select(r => r.LastOutcome).ToArray(),
                 Parents = rows.Select(r => r.ParentId).ToArray(),
                 Depths = rows.Select(r => (int)r.Depth).ToArray(),
+                Forks = rows.Select(r => r.ForkedFrom).ToArray(),
+                ForkSeqs = rows.Select(r => r.ForkedAfterSeq).ToArray(),
             },
             transaction);
 

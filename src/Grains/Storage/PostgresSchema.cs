@@ -66,5 +66,10 @@ internal static class PostgresSchema
             PRIMARY KEY (owner, day)
         );
         """,
+        // Fork: where a conversation's copied prefix came from.
+        """
+        ALTER TABLE conversations ADD COLUMN forked_from text NULL;
+        ALTER TABLE conversations ADD COLUMN forked_after_seq bigint NULL;
+        """,
     ];
 }

@@ -83,8 +83,8 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         {
             await connection.ExecuteAsync(
                 """
-                INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth)
-                VALUES (@Id, @Owner, @Title, @Status, @CreatedAt, @UpdatedAt, @LastSeq, @LastOutcome, @ParentId, @Depth)
+                INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth, forked_from, forked_after_seq)
+                VALUES (@Id, @Owner, @Title, @Status, @CreatedAt, @UpdatedAt, @LastSeq, @LastOutcome, @ParentId, @Depth, @ForkedFrom, @ForkedAfterSeq)
                 ON CONFLICT (id) DO UPDATE SET
                     title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
                     last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;

@@ -66,5 +66,10 @@ internal static class SqliteSchema
             PRIMARY KEY (owner, day)
         );
         """,
+        // Fork: where a conversation's copied prefix came from.
+        """
+        ALTER TABLE conversations ADD COLUMN forked_from TEXT NULL;
+        ALTER TABLE conversations ADD COLUMN forked_after_seq INTEGER NULL;
+        """,
     ];
 }

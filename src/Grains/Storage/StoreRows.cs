@@ -105,7 +105,7 @@ internal static class StoreRows
             """
             SELECT id AS Id, owner AS Owner, title AS Title, status AS Status, created_at AS CreatedAt,
                    updated_at AS UpdatedAt, last_seq AS LastSeq, last_outcome AS LastOutcome,
-                   parent_id AS ParentId, depth AS Depth
+                   parent_id AS ParentId, depth AS Depth, forked_from AS ForkedFrom, forked_after_seq AS ForkedAfterSeq
             FROM conversations
             """;
 
@@ -119,6 +119,8 @@ internal static class StoreRows
         public string? LastOutcome { get; init; }
         public string? ParentId { get; init; }
         public long Depth { get; init; }
+        public string? ForkedFrom { get; init; }
+        public long? ForkedAfterSeq { get; init; }
 
         public static ConversationRow From(ConversationRecord r) => new()
         {
@@ -132,6 +134,8 @@ internal static class StoreRows
             LastOutcome = Names.Of(r.LastRunOutcome),
             ParentId = r.ParentId,
             Depth = r.Depth,
+            ForkedFrom = r.ForkedFrom?.ConversationId,
+            ForkedAfterSeq = r.ForkedFrom?.AfterSeq,
         };
 
         public ConversationRecord ToRecord() => new(
@@ -144,6 +148,7 @@ internal static class StoreRows
             LastSeq,
             Names.ParseOutcome(LastOutcome),
             ParentId,
-            (int)Depth);
+            (int)Depth,
+            ForkedFrom is null ? null : new ForkOrigin(ForkedFrom, ForkedAfterSeq ?? 0));
     }
 }
