@@ -7,7 +7,7 @@ namespace Agents.Grains.Tests;
 /// Token budgets in a silo of their own (the Demo model reports usage on every call): per run, and per user per UTC
 /// day counted in the store, so a restart of the silo forgets nothing.
 /// </summary>
-public sealed class BudgetTests
+public sealed class BudgetTests(PostgresFixture postgres)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -74,5 +74,96 @@ public sealed class BudgetTests
         var other = Ids.NewConversationId();
         await restarted.GetGrain<IConversationGrain>(other).CreateAsync("budget-other", new CreateConversation(Text: "Hello there"), Ct);
         Assert.Equal(EventTypes.RunCompleted, (await store.WaitForEndAsync(other))[^1].Type);
+    }
+
+    [Fact]
+    public async Task UsageFromBeforeARestart_CountsTowardTheRunsBudget()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var store = SiloProcess.OpenStore(directory);
+        var id = Ids.NewConversationId();
+        TokenUsage spent;
+        string requestId;
+
+        // No budget yet: the dinner spends two model calls and waits for the approval; then the silo dies.
+        await using (var first = SiloProcess.Start(directory, new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "0" }, TestEnvironment.FreePort()))
+        {
+            using var client = await first.ConnectAsync(Ct);
+            await client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id)
+                .CreateAsync("budget-restart", new CreateConversation(Text: "Can you order dinner for two tonight?"), Ct);
+            var upToRequest = await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested);
+            requestId = ((InputRequested)upToRequest[^1].Data).RequestId;
+            spent = upToRequest.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().Aggregate((a, b) => a + b);
+            await first.KillAsync();
+            await client.StopAsync(CancellationToken.None);
+        }
+
+        // Restarted with a budget the calls before the kill already spent: the approved reservation is not run.
+        var budget = new Dictionary<string, string>
+        {
+            ["Llm__DemoTokensPerSecond"] = "0",
+            ["Agent__MaxTokensPerRun"] = (spent.InputTokens + spent.OutputTokens).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        await using var second = SiloProcess.Start(directory, budget, TestEnvironment.FreePort());
+        using var again = await second.ConnectAsync(Ct);
+        await again.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id)
+            .RespondAsync("budget-restart", new Respond(requestId, Approved: true), Ct);
+        var events = await store.WaitForEndAsync(id, TimeSpan.FromSeconds(30));
+
+        LogInvariants.AssertHold(events);
+        var failed = Assert.IsType<RunFailed>(events[^1].Data);
+        Assert.Equal("budget_exceeded", failed.Error.Code);
+        Assert.Equal(spent, failed.Usage);
+        Assert.Equal("budget_exceeded", events.Select(e => e.Data).OfType<ToolResultReturned>().Last().Error?.Code);
+    }
+
+    [Fact]
+    public async Task InAPostgresCluster_AUsersSpentDay_IsSpentOnEverySilo()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync("budget", Ct);
+        var clusterId = $"budget-{Guid.NewGuid():N}";
+        var settings = new Dictionary<string, string>
+        {
+            ["Orleans__Mode"] = "Cluster",
+            ["Orleans__ClusterId"] = clusterId,
+            ["Storage__Provider"] = "Postgres",
+            ["ConnectionStrings__Agents"] = connectionString,
+            ["Llm__DemoTokensPerSecond"] = "0",
+            ["Agent__MaxTokensPerUserPerDay"] = "1",
+        };
+        await SiloProcess.MigrateAsync(settings, Ct);
+        var directory = TestEnvironment.NewTempDirectory();
+        var gateways = new[] { TestEnvironment.FreePort(), TestEnvironment.FreePort() };
+        var silos = gateways.Select(port => SiloProcess.Start(directory, settings, port)).ToList();
+        try
+        {
+            using var client = await SiloProcess.ConnectAsync(gateways, clusterId, Ct);
+            var grains = client.Services.GetRequiredService<IClusterClient>();
+            var first = Ids.NewConversationId();
+            await grains.GetGrain<IConversationGrain>(first).CreateAsync("budget-cluster", new CreateConversation(Text: "Hello there"), Ct);
+            await TestEnvironment.EventuallyAsync(
+                async () => (await grains.GetGrain<IConversationGrain>(first).GetInfoAsync("budget-cluster", Ct)).Status == ConversationStatus.Idle ? "idle" : null,
+                TimeSpan.FromSeconds(30),
+                "the first run's end");
+
+            // Conversations land on either silo: every one of them refuses, since the day is counted in the store.
+            for (var i = 0; i < 6; i++)
+            {
+                var refused = await Assert.ThrowsAsync<ConversationException>(() =>
+                    grains.GetGrain<IConversationGrain>(Ids.NewConversationId()).CreateAsync("budget-cluster", new CreateConversation(Text: "More?"), Ct));
+                Assert.Equal(ErrorCodes.RateLimited, refused.Code);
+            }
+
+            var usage = await grains.GetGrain<IConversationDirectoryGrain>(0).GetUsageAsync("budget-cluster", Ct);
+            Assert.True(usage.Today.InputTokens + usage.Today.OutputTokens >= 1);
+            await client.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
     }
 }

@@ -109,4 +109,50 @@ public sealed class HardStopTests
         Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
         Assert.Contains("did not book", events.Select(e => e.Data).OfType<AssistantMessageCompleted>().Last().Text);
     }
+
+    [Fact]
+    public async Task KilledWithQueuedMessagesWaiting_TheyStillStartInOrder_EachExactlyOnce()
+    {
+        var directory = TestEnvironment.NewTempDirectory();
+        var settings = new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "40", ["Llm__DemoToolLatency"] = "00:00:00.050" };
+        var store = SiloProcess.OpenStore(directory);
+        var id = Ids.NewConversationId();
+
+        await using (var first = SiloProcess.Start(directory, settings, TestEnvironment.FreePort()))
+        {
+            using var client = await first.ConnectAsync(Ct);
+            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+            await grain.CreateAsync(Alice, new CreateConversation(Text: "Please book a table for dinner, 3 people"), Ct);
+            var request = (InputRequested)(await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested))[^1].Data;
+            await grain.SendMessageAsync(Alice, new SendMessage("Thanks, one", Mode: MessageModes.Queue), Ct);
+            await grain.SendMessageAsync(Alice, new SendMessage("Thanks, two", Mode: MessageModes.Queue), Ct);
+            await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
+            // The dinner's final answer is streaming; both messages wait for their runs.
+            await store.WaitForAsync(id, e => e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("confirmation", StringComparison.Ordinal));
+            await first.KillAsync();
+            await client.StopAsync(CancellationToken.None);
+        }
+
+        var beforeRestart = await store.ReadAllAsync(id);
+        Assert.Single(beforeRestart, e => e.Type == EventTypes.RunStarted);
+
+        await using var second = SiloProcess.Start(directory, settings, TestEnvironment.FreePort());
+        var events = await TestEnvironment.EventuallyAsync(
+            async () => await store.ReadAllAsync(id) is var all && all.Count(e => EventTypes.IsTerminal(e.Type)) >= 3 ? all : null,
+            TimeSpan.FromSeconds(60),
+            "three runs ended");
+
+        LogInvariants.AssertHold(events);
+        Assert.Equal(beforeRestart.Count, events.Count(e => e.Seq <= beforeRestart.Count));
+        var queued = events.Where(e => e.Data is UserMessageSent { Queued: true }).Select(e => ((UserMessageSent)e.Data).Text).ToList();
+        Assert.Equal(["Thanks, one", "Thanks, two"], queued);
+        // Three runs, each started once, one after the other, all completed; nothing started a fourth.
+        var starts = events.Where(e => e.Type == EventTypes.RunStarted).ToList();
+        Assert.Equal(3, starts.Count);
+        Assert.Equal(3, starts.Select(e => e.RunId).Distinct().Count());
+        Assert.All(events.Where(e => EventTypes.IsTerminal(e.Type)), e => Assert.Equal(EventTypes.RunCompleted, e.Type));
+        Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+        await Task.Delay(500, Ct);
+        Assert.Equal(events.Count, (await store.ReadAllAsync(id)).Count);
+    }
 }
