@@ -5,6 +5,7 @@ using Agents.Api.Conversations;
 using Agents.Api.Hosting;
 using Agents.Events;
 using Agents.Testing;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -123,15 +124,26 @@ internal sealed class ServiceTarget(string name, string description, IReadOnlyLi
             // come from the store's replay rather than live.
             var events = await connection.StreamAsChannelAsync<EventEnvelope>("Watch", info.Id, 0L, stop.Token);
             await connection.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage(prompt), cancellationToken);
-            await foreach (var e in events.ReadAllAsync(stop.Token))
+            while (true)
             {
-                if (watch.Add(e, Stopwatch.GetTimestamp()))
+                try
                 {
-                    break;
+                    await foreach (var e in events.ReadAllAsync(stop.Token))
+                    {
+                        if (watch.Add(e, Stopwatch.GetTimestamp()))
+                        {
+                            return new StreamOutcome(watch.LastAnswer ?? "", watch.Error, info.Id);
+                        }
+                    }
+
+                    return new StreamOutcome(watch.LastAnswer ?? "", watch.Error ?? "the watch ended before the run did", info.Id);
+                }
+                catch (HubException ex) when (ex.Message.Contains($"{ErrorCodes.Unavailable}:", StringComparison.Ordinal))
+                {
+                    // A saturated cluster may give up on a watch; a client watches again from the last seq it has.
+                    events = await connection.StreamAsChannelAsync<EventEnvelope>("Watch", info.Id, watch.LastSeq, stop.Token);
                 }
             }
-
-            return new StreamOutcome(watch.LastAnswer ?? "", watch.Error, info.Id);
         }
 
         public ValueTask DisposeAsync() => connection.DisposeAsync();

@@ -13,7 +13,7 @@
 // delivered, so its callback sees every event exactly once, in order. Errors thrown by calls are Errors
 // whose message holds the contract's code; errorCode(err) extracts it.
 
-const CODES = ['invalid_argument', 'not_found', 'conflict', 'rate_limited', 'too_large'];
+const CODES = ['invalid_argument', 'not_found', 'conflict', 'rate_limited', 'too_large', 'unavailable'];
 const CODE_PATTERN = new RegExp(`\\b(${CODES.join('|')}):`);
 
 /** The contract's error code in an error from the hub (or null when it has none, e.g. a lost connection). */

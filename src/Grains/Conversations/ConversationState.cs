@@ -130,7 +130,7 @@ public sealed class ConversationState
                     run.OpenMessage = new OpenMessage { MessageId = d.MessageId };
                 }
 
-                run.OpenMessage.Text += d.Text;
+                run.OpenMessage.Append(d.Text);
                 break;
 
             case AssistantMessageCompleted a when run is not null:

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Serialization;
 using Agents.Events;
 
@@ -35,8 +36,19 @@ public sealed class RunState
 
 public sealed class OpenMessage
 {
+    // Appended to per delta: a string grown with += would copy the message once per delta.
+    private readonly StringBuilder _text = new();
+
     public string MessageId { get; set; } = "";
-    public string Text { get; set; } = "";
+
+    /// <summary>The text streamed so far (in snapshots).</summary>
+    public string Text
+    {
+        get => _text.ToString();
+        set => _text.Clear().Append(value);
+    }
+
+    public void Append(string text) => _text.Append(text);
 }
 
 public sealed class PendingCall

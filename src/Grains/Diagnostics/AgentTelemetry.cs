@@ -17,6 +17,11 @@ public static partial class AgentTelemetry
 
     private static readonly Meter Meter = new(Name);
 
+    // Seconds: OpenTelemetry's default buckets (0, 5, 10, 25, … 10000) suit milliseconds, and put every commit in
+    // the first bucket, hiding stalls. Declared before the histograms, which read them as they are made.
+    private static readonly double[] CommitBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    private static readonly double[] CallBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
     public static readonly UpDownCounter<long> ActiveRuns =
         Meter.CreateUpDownCounter<long>("agents.runs.active", "{run}", "Runs whose loop is running on this silo.");
 
@@ -33,19 +38,21 @@ public static partial class AgentTelemetry
         Meter.CreateHistogram<int>("agents.log.commit.events", "{event}", "Events written per group commit.");
 
     public static readonly Histogram<double> CommitDuration =
-        Meter.CreateHistogram<double>("agents.log.commit.duration", "s", "Time one group commit took.");
+        Meter.CreateHistogram("agents.log.commit.duration", "s", "Time one group commit took.", advice: Seconds(CommitBuckets));
 
     public static readonly Histogram<double> ModelDuration =
-        Meter.CreateHistogram<double>("gen_ai.client.operation.duration", "s", "Duration of a model call, streamed to its end.");
+        Meter.CreateHistogram("gen_ai.client.operation.duration", "s", "Duration of a model call, streamed to its end.", advice: Seconds(CallBuckets));
 
     public static readonly Histogram<double> TimeToFirstToken =
-        Meter.CreateHistogram<double>("gen_ai.client.time_to_first_token", "s", "Time from a model call to its first streamed chunk.");
+        Meter.CreateHistogram("gen_ai.client.time_to_first_token", "s", "Time from a model call to its first streamed chunk.", advice: Seconds(CallBuckets));
 
     public static readonly Counter<long> Tokens =
         Meter.CreateCounter<long>("gen_ai.client.token.usage", "{token}", "Tokens used, by direction (input, output).");
 
     public static readonly Histogram<double> ToolDuration =
-        Meter.CreateHistogram<double>("agents.tool.duration", "s", "Duration of a tool call.");
+        Meter.CreateHistogram("agents.tool.duration", "s", "Duration of a tool call.", advice: Seconds(CallBuckets));
 
     public static KeyValuePair<string, object?> Outcome(string outcome) => new("outcome", outcome);
+
+    private static InstrumentAdvice<double> Seconds(double[] boundaries) => new() { HistogramBucketBoundaries = boundaries };
 }

@@ -15,18 +15,22 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
     // Serializes concurrent migrations from several processes starting at once.
     private const long MigrationLock = 0x4147454E5453; // "AGENTS"
 
-    private readonly NpgsqlDataSource _dataSource;
+    // A connection string, not an NpgsqlDataSource: Npgsql pools connections per connection string, and Orleans'
+    // ADO.NET providers (clustering, reminders, pub-sub storage) open theirs from the same string, so the process has
+    // one pool, bounded by its Maximum Pool Size, as docs/scaling.md's sizing rule counts. A data source of our own
+    // would be a second pool of that size.
+    private readonly string _connectionString;
     private readonly ILogger<PostgresEventStore> _logger;
 
     public PostgresEventStore(IOptions<StorageOptions> options, ILogger<PostgresEventStore> logger)
     {
-        _dataSource = NpgsqlDataSource.Create(options.Value.ConnectionString);
+        _connectionString = options.Value.ConnectionString;
         _logger = logger;
     }
 
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(@MigrationLock);", new { MigrationLock }, transaction);
         await connection.ExecuteAsync("CREATE TABLE IF NOT EXISTS agents_schema_version (version int NOT NULL);", transaction: transaction);
@@ -43,7 +47,7 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
 
     public async Task AppendAsync(IReadOnlyList<AppendBatch> batches, CancellationToken cancellationToken = default)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         var events = batches.SelectMany(b => b.Events).ToList();
@@ -163,17 +167,24 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
 
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await OpenAsync(cancellationToken);
         if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_is_in_recovery();", cancellationToken: cancellationToken)))
         {
             throw new InvalidOperationException("The database is a read-only replica.");
         }
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     protected override async Task<System.Data.Common.DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
-        await _dataSource.OpenConnectionAsync(cancellationToken);
+        await OpenAsync(cancellationToken);
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied PostgreSQL schema version {Version}")]
     private partial void LogMigrated(int version);

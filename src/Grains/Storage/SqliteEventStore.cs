@@ -136,9 +136,15 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         await transaction.RollbackAsync(cancellationToken);
     }
 
-    protected override async Task<System.Data.Common.DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
-        await OpenAsync(cancellationToken);
+    /// <summary>A connection for the shared reads and the delete: the commit's durability setting is the writer's business.</summary>
+    protected override async Task<System.Data.Common.DbConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
 
+    /// <summary>A connection for commits, with <c>synchronous</c> as configured (a per-connection setting in SQLite).</summary>
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
