@@ -116,14 +116,16 @@ internal sealed class ServiceTarget(string name, string description, IReadOnlyLi
     {
         public async Task<StreamOutcome> StreamAsync(string prompt, ChunkStamps stamps, CancellationToken cancellationToken)
         {
-            var info = await connection.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Title: "bench"), cancellationToken);
+            // As a client should: what is safe to repeat is repeated when the cluster says unavailable (a saturated
+            // cluster's calls can outlast the gateway's call timeout), the send made safe by its client message id.
+            var info = await connection.InvokeRetryingAsync<ConversationInfo>("CreateConversation", [new CreateConversation(Title: "bench")], cancellationToken);
             var watch = new ConversationWatcher(info.Id, stamps);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             // The watch is invoked before the send, as a client that opens a conversation and then talks in it does:
             // StreamAsync would send its invocation only when enumerated, after the send, and the first events would
             // come from the store's replay rather than live.
             var events = await connection.StreamAsChannelAsync<EventEnvelope>("Watch", info.Id, 0L, stop.Token);
-            await connection.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage(prompt), cancellationToken);
+            await connection.InvokeRetryingAsync<SeqResult>("SendMessage", [info.Id, new SendMessage(prompt, Guid.NewGuid().ToString("N"))], cancellationToken);
             while (true)
             {
                 try
