@@ -146,6 +146,13 @@ public sealed class SiloDeathTests
                 output?.WriteLine($"{name}: {failed.Count} of {after.Count} calls unavailable, the last ending {window:0.00} s after the kill; "
                     + $"the first call started after the kill succeeded {firstSuccess:0.00} s after it; slowest success {slowest:0.00} s");
             }
+
+            // The silos go before this process's gateway: Orleans' client, disposed while a silo still delivers to
+            // its watches' stream consumers, throws on a pool thread and takes the test host down.
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
         }
         finally
         {

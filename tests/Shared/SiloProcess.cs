@@ -12,6 +12,8 @@ namespace Agents.Testing;
 /// </summary>
 internal sealed class SiloProcess : IAsyncDisposable
 {
+    private bool _disposed;
+
     private readonly Process _process;
 
     private SiloProcess(Process process, int siloPort, int gatewayPort, string log)
@@ -105,6 +107,12 @@ internal sealed class SiloProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
