@@ -88,7 +88,10 @@ internal sealed class SiloProcess : IAsyncDisposable
         {
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
-            builder.UseOrleansClient(client => client.UseLocalhostClustering(gatewayPorts, serviceId: "agents", clusterId: clusterId));
+            // A fresh cluster's first calls, with the whole suite on two cores, can outlast Orleans' 30 s response timeout.
+            builder.UseOrleansClient(client => client
+                .UseLocalhostClustering(gatewayPorts, serviceId: "agents", clusterId: clusterId)
+                .Configure<Orleans.Configuration.ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
             var host = builder.Build();
             try
             {

@@ -15,7 +15,7 @@ namespace Agents.Api.Hubs;
 /// message starts with the code (<c>not_found: …</c>); <see cref="ConversationErrorsFilter"/> makes them.
 /// </summary>
 [Authorize]
-public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClient>
+public sealed partial class AgentHub(ConversationGateway conversations, ILogger<AgentHub> logger) : Hub<IAgentClient>
 {
     public const string Path = "/hubs/agent";
 
@@ -81,6 +81,10 @@ public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClie
         {
             throw new HubException(ex.Message);
         }
+        catch (Exception ex) when (TransportFailures.IsTransient(ex))
+        {
+            throw new HubException(TransportFailures.Unavailable(ex).Message);
+        }
 
         using (watch)
         {
@@ -98,11 +102,21 @@ public sealed class AgentHub(ConversationGateway conversations) : Hub<IAgentClie
                 {
                     throw new HubException(ex.Message);
                 }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // Any other failure of a watch under way (another process's, or one nobody classified yet): the
+                    // client watches again from its last seq, as after unavailable, rather than see a generic error.
+                    LogWatchFailed(logger, ex, conversationId);
+                    throw new HubException(TransportFailures.Unavailable(ex).Message);
+                }
 
                 yield return events.Current;
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Watch of {ConversationId} failed; the client is told unavailable and watches again")]
+    private static partial void LogWatchFailed(ILogger logger, Exception exception, string conversationId);
 }
 
 /// <summary>Turns a <see cref="ConversationException"/> from a hub method into the <see cref="HubException"/> the client sees.</summary>
