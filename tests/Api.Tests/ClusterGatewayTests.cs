@@ -39,7 +39,9 @@ public sealed class ClusterGatewayTests
             ["Storage__Provider"] = "Postgres",
             ["ConnectionStrings__Agents"] = connectionString,
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-            ["Llm__DemoTokensPerSecond"] = "15",
+            // Slow enough that runs are still going when the kill comes: on a loaded machine the wait for twenty
+            // watchers and the placement query once outlasted the rest of a run at 15 tokens/s.
+            ["Llm__DemoTokensPerSecond"] = "8",
             ["Llm__DemoToolLatency"] = "00:00:01",
             // No approvals: the reservation runs by itself, so a kill can land in the middle of it.
             ["Agent__RequireApproval__0"] = "",
