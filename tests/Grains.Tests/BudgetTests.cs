@@ -29,7 +29,7 @@ public sealed class BudgetTests(PostgresFixture postgres)
         var failed = Assert.IsType<RunFailed>(events[^1].Data);
         Assert.Equal("budget_exceeded", failed.Error.Code);
         // One model call, whose usage is recorded and is the run's; the tool it asked for was settled, not run.
-        var usages = events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().ToList();
+        var usages = LogInvariants.CallUsages(events);
         Assert.Equal(usages.Single(), failed.Usage);
         Assert.Equal(["message.user", "run.started", "progress", "tool.call", "tool.result", "run.failed"], LogInvariants.Shape(events));
         Assert.Equal("budget_exceeded", events.Select(e => e.Data).OfType<ToolResultReturned>().Single().Error?.Code);
@@ -50,7 +50,7 @@ public sealed class BudgetTests(PostgresFixture postgres)
             var grains = client.Services.GetRequiredService<IClusterClient>();
             await grains.GetGrain<IConversationGrain>(id).CreateAsync(spender, new CreateConversation(Text: "Hello there"), Ct);
             var events = await store.WaitForEndAsync(id);
-            var spent = events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().Aggregate((a, b) => a + b);
+            var spent = LogInvariants.Spent(events);
 
             var usage = await grains.GetGrain<IConversationDirectoryGrain>(0).GetUsageAsync(spender, Ct);
             Assert.Equal(spent, usage.Today);
@@ -93,7 +93,7 @@ public sealed class BudgetTests(PostgresFixture postgres)
                 .CreateAsync("budget-restart", new CreateConversation(Text: "Can you order dinner for two tonight?"), Ct);
             var upToRequest = await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested);
             requestId = ((InputRequested)upToRequest[^1].Data).RequestId;
-            spent = upToRequest.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().Aggregate((a, b) => a + b);
+            spent = LogInvariants.Spent(upToRequest);
             await first.KillAsync();
             await client.StopAsync(CancellationToken.None);
         }

@@ -29,16 +29,7 @@ public sealed class HardStopTests
 
         await using (var first = SiloProcess.Start(directory, settings, TestEnvironment.FreePort()))
         {
-            using var client = await first.ConnectAsync(Ct);
-            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
-            await grain.CreateAsync(Alice, new CreateConversation(Text: "Please book a table for dinner, 3 people"), Ct);
-            var request = (InputRequested)(await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested))[^1].Data;
-            var answered = await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
-            // The final answer is streaming: a few of its deltas are stored, and a good part of it is still to come
-            // (on a loaded machine the wait for them can take as long as the rest of a short answer).
-            await store.WaitForAsync(id, e => e.Seq > answered && e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("tonight", StringComparison.Ordinal));
-            await first.KillAsync();
-            await client.StopAsync(CancellationToken.None);
+            await KillMidFinalAnswerAsync(first, store, id);
         }
 
         var beforeRestart = await store.ReadAllAsync(id);
@@ -64,7 +55,7 @@ public sealed class HardStopTests
         Assert.All(events, e => Assert.Equal(events[1].RunId, e.RunId));
         Assert.Equal(ConversationStatus.Idle, (await store.GetConversationAsync(id, Ct))?.Status);
         // The run's usage counts the calls made before the kill too: it is summed from the log, not from memory.
-        var calls = events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>().ToList();
+        var calls = LogInvariants.CallUsages(events);
         Assert.Equal(3, calls.Count);
         Assert.Equal(calls.Aggregate((a, b) => a + b), Assert.IsType<RunCompleted>(events[^1].Data).Usage);
     }
@@ -115,23 +106,18 @@ public sealed class HardStopTests
     public async Task KilledWithQueuedMessagesWaiting_TheyStillStartInOrder_EachExactlyOnce()
     {
         var directory = TestEnvironment.NewTempDirectory();
-        var settings = new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "40", ["Llm__DemoToolLatency"] = "00:00:00.050" };
+        var settings = new Dictionary<string, string> { ["Llm__DemoTokensPerSecond"] = "20", ["Llm__DemoToolLatency"] = "00:00:00.050" };
         var store = SiloProcess.OpenStore(directory);
         var id = Ids.NewConversationId();
 
         await using (var first = SiloProcess.Start(directory, settings, TestEnvironment.FreePort()))
         {
-            using var client = await first.ConnectAsync(Ct);
-            var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
-            await grain.CreateAsync(Alice, new CreateConversation(Text: "Please book a table for dinner, 3 people"), Ct);
-            var request = (InputRequested)(await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested))[^1].Data;
-            await grain.SendMessageAsync(Alice, new SendMessage("Thanks, one", Mode: MessageModes.Queue), Ct);
-            await grain.SendMessageAsync(Alice, new SendMessage("Thanks, two", Mode: MessageModes.Queue), Ct);
-            await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
-            // The dinner's final answer is streaming; both messages wait for their runs.
-            await store.WaitForAsync(id, e => e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("confirmation", StringComparison.Ordinal));
-            await first.KillAsync();
-            await client.StopAsync(CancellationToken.None);
+            // Both messages wait for their runs while the dinner's final answer streams.
+            await KillMidFinalAnswerAsync(first, store, id, async grain =>
+            {
+                await grain.SendMessageAsync(Alice, new SendMessage("Thanks, one", Mode: MessageModes.Queue), Ct);
+                await grain.SendMessageAsync(Alice, new SendMessage("Thanks, two", Mode: MessageModes.Queue), Ct);
+            });
         }
 
         var beforeRestart = await store.ReadAllAsync(id);
@@ -155,5 +141,27 @@ public sealed class HardStopTests
         Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
         await Task.Delay(500, Ct);
         Assert.Equal(events.Count, (await store.ReadAllAsync(id)).Count);
+    }
+
+    /// <summary>
+    /// Orders dinner in <paramref name="silo"/>, lets <paramref name="whileWaiting"/> act while it waits for the
+    /// approval, approves, and kills the silo once the final answer streams with a good part of it still to come (on
+    /// a loaded machine the wait for its first words can take as long as the rest of a short answer).
+    /// </summary>
+    private static async Task KillMidFinalAnswerAsync(SiloProcess silo, SqliteEventStore store, string id, Func<IConversationGrain, Task>? whileWaiting = null)
+    {
+        using var client = await silo.ConnectAsync(Ct);
+        var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<IConversationGrain>(id);
+        await grain.CreateAsync(Alice, new CreateConversation(Text: "Please book a table for dinner, 3 people"), Ct);
+        var request = (InputRequested)(await store.WaitForAsync(id, e => e.Type == EventTypes.InputRequested))[^1].Data;
+        if (whileWaiting is not null)
+        {
+            await whileWaiting(grain);
+        }
+
+        var answered = await grain.RespondAsync(Alice, new Respond(request.RequestId, Approved: true), Ct);
+        await store.WaitForAsync(id, e => e.Seq > answered && e.Data is MessageDeltaStreamed { Text: var t } && t.Contains("tonight", StringComparison.Ordinal));
+        await silo.KillAsync();
+        await client.StopAsync(CancellationToken.None);
     }
 }

@@ -59,6 +59,13 @@ internal static class LogInvariants
         }
     }
 
+    /// <summary>The usage each model call recorded, in log order.</summary>
+    public static List<TokenUsage> CallUsages(IEnumerable<EventEnvelope> events) =>
+        [.. events.Select(e => e.Data).OfType<IModelCallUsage>().Select(c => c.Usage).OfType<TokenUsage>()];
+
+    /// <summary>The sum of what the model calls recorded.</summary>
+    public static TokenUsage Spent(IEnumerable<EventEnvelope> events) => CallUsages(events).Aggregate((a, b) => a + b);
+
     public static List<string> Types(IEnumerable<EventEnvelope> events) => events.Select(e => e.Type).ToList();
 
     /// <summary>Types with runs of deltas collapsed to one, so an expected order can be written down.</summary>

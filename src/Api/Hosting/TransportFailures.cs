@@ -26,7 +26,4 @@ public static class TransportFailures
     /// <summary>The contract's refusal for a transient failure, naming its kind but none of its addresses.</summary>
     public static ConversationException Unavailable(Exception exception) =>
         ConversationException.Unavailable($"the cluster could not serve the request ({exception.GetType().Name}); retry shortly");
-
-    /// <summary>The exception a client face should see: transient failures become <c>unavailable</c>, the rest stay.</summary>
-    public static Exception Translate(Exception exception) => IsTransient(exception) ? Unavailable(exception) : exception;
 }

@@ -79,11 +79,8 @@ public sealed partial class AgentHub(ConversationGateway conversations, ILogger<
         }
         catch (ConversationException ex)
         {
+            // unavailable included: the gateway's opening of a watch translates another process's failure.
             throw new HubException(ex.Message);
-        }
-        catch (Exception ex) when (TransportFailures.IsTransient(ex))
-        {
-            throw new HubException(TransportFailures.Unavailable(ex).Message);
         }
 
         using (watch)

@@ -118,15 +118,14 @@ internal sealed partial class ConversationGrain(
         var mode = ConversationRules.RequireMode(command.Mode);
         if (ConversationRules.FirstSentWith(State, command) is null)
         {
+            // A new message: is the user's day spent, and, if it would start a run, is the user within the cap? Asked
+            // before anything changes; what follows runs in one turn, so the state seen below is the one it lands in.
             await _budget.RequireDayLeftAsync(userId);
-            RequireOwner(userId);
-        }
+            if (State.ActiveRun is null)
+            {
+                await RunAdmission.RequireSlotAsync(store, userId, Id, _options.MaxRunningConversationsPerUser);
+            }
 
-        if (State.ActiveRun is null && ConversationRules.FirstSentWith(State, command) is null)
-        {
-            // This message would start a run: within the user's cap? Asked before anything changes; what follows
-            // runs in one turn, so the state seen below is the one the message lands in.
-            await RunAdmission.RequireSlotAsync(store, userId, Id, _options.MaxRunningConversationsPerUser);
             RequireOwner(userId);
         }
 
