@@ -2,8 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Agents.Api.Conversations;
 using Agents.Events;
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Client;
+using Agents.Client;
 
 namespace Agents.Bench.Streaming;
 
@@ -155,17 +154,18 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
     /// <summary>One conversation of one to three runs, with whatever a restless user does to it.</summary>
     private async Task ConversationAsync(ServiceTarget service, string user, Random random, CancellationToken cancellationToken)
     {
-        var hub = await service.ConnectHubAsync(user, cancellationToken);
+        var client = await service.ConnectClientAsync(user, cancellationToken);
         try
         {
-            var info = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Text: "Can you order dinner for two tonight?"), cancellationToken);
+            var info = await client.CreateConversationAsync(
+                new CreateConversation(Text: "Can you order dinner for two tonight?", ClientMessageId: Guid.NewGuid().ToString("N")), cancellationToken);
             var watcher = new ConversationWatcher(info.Id, null);
             var turns = random.Next(1, 4);
             for (var turn = 0; turn < turns; turn++)
             {
                 if (turn > 0)
                 {
-                    await hub.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage("And the same for tomorrow, please."), cancellationToken);
+                    await client.SendMessageAsync(info.Id, "And the same for tomorrow, please.", cancellationToken: cancellationToken);
                 }
 
                 if (random.NextDouble() < 0.2)
@@ -173,7 +173,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
                     _ = Task.Run(() => ExtraWatcherAsync(service, user, info.Id, cancellationToken), CancellationToken.None);
                 }
 
-                hub = await WatchRunAsync(service, user, hub, watcher, random, cancellationToken);
+                client = await WatchRunAsync(service, user, client, watcher, random, cancellationToken);
                 Interlocked.Increment(ref _runs);
                 if (watcher.Error is { } error)
                 {
@@ -184,19 +184,19 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
         }
         finally
         {
-            await hub.DisposeAsync();
+            await client.DisposeAsync();
         }
     }
 
-    private async Task<HubConnection> WatchRunAsync(
-        ServiceTarget service, string user, HubConnection hub, ConversationWatcher watcher, Random random, CancellationToken cancellationToken)
+    private async Task<AgentClient> WatchRunAsync(
+        ServiceTarget service, string user, AgentClient client, ConversationWatcher watcher, Random random, CancellationToken cancellationToken)
     {
         var cancelled = false;
         while (true)
         {
             var dropped = false;
             using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            await foreach (var e in hub.StreamAsync<EventEnvelope>("Watch", watcher.ConversationId, watcher.LastSeq, watch.Token))
+            await foreach (var e in client.WatchAsync(watcher.ConversationId, watcher.LastSeq, watch.Token))
             {
                 Interlocked.Increment(ref _events);
                 if (watcher.Add(e, 0))
@@ -206,7 +206,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
                         Fail($"{watcher.ConversationId}: run failed");
                     }
 
-                    return hub;
+                    return client;
                 }
 
                 var dice = random.NextDouble();
@@ -215,17 +215,17 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
                     if (dice < 0.1)
                     {
                         Interlocked.Increment(ref _cancels);
-                        await hub.InvokeAsync("Cancel", watcher.ConversationId, cancellationToken);
+                        await client.CancelAsync(watcher.ConversationId, cancellationToken);
                     }
                     else if (cancelled)
                     {
                         // This user cancelled a moment ago (the request was stored before): the contract's answer
                         // to it is conflict, and that is what is checked.
-                        await ExpectConflictAsync(hub, watcher.ConversationId, request.RequestId, cancellationToken);
+                        await ExpectConflictAsync(client, watcher.ConversationId, request.RequestId, cancellationToken);
                     }
                     else
                     {
-                        await hub.InvokeAsync<SeqResult>("Respond", watcher.ConversationId, new Respond(request.RequestId, Approved: dice < 0.85), cancellationToken);
+                        await client.RespondAsync(watcher.ConversationId, new Respond(request.RequestId, Approved: dice < 0.85), cancellationToken);
                     }
                 }
                 else if (e.Type == EventTypes.MessageDelta && dice < 0.01)
@@ -236,13 +236,13 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
                 }
                 else if (e.Type == EventTypes.MessageDelta && dice < 0.012)
                 {
-                    await hub.InvokeAsync<SeqResult>("SendMessage", watcher.ConversationId, new SendMessage("Somewhere quiet, if you can."), cancellationToken);
+                    await client.SendMessageAsync(watcher.ConversationId, "Somewhere quiet, if you can.", cancellationToken: cancellationToken);
                 }
                 else if (e.Type == EventTypes.MessageDelta && dice < 0.0125)
                 {
                     Interlocked.Increment(ref _cancels);
                     cancelled = true;
-                    await hub.InvokeAsync("Cancel", watcher.ConversationId, cancellationToken);
+                    await client.CancelAsync(watcher.ConversationId, cancellationToken);
                 }
             }
 
@@ -252,20 +252,20 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
             }
 
             Interlocked.Increment(ref _reconnects);
-            await hub.DisposeAsync();
+            await client.DisposeAsync();
             await Task.Delay(random.Next(50, 500), cancellationToken);
-            hub = await service.ConnectHubAsync(user, cancellationToken);
+            client = await service.ConnectClientAsync(user, cancellationToken);
         }
     }
 
-    private async Task ExpectConflictAsync(HubConnection hub, string conversationId, string requestId, CancellationToken cancellationToken)
+    private async Task ExpectConflictAsync(AgentClient client, string conversationId, string requestId, CancellationToken cancellationToken)
     {
         try
         {
-            await hub.InvokeAsync<SeqResult>("Respond", conversationId, new Respond(requestId, Approved: true), cancellationToken);
+            await client.RespondAsync(conversationId, new Respond(requestId, Approved: true), cancellationToken);
             Fail($"{conversationId}: an answer after the run was cancelled was accepted");
         }
-        catch (HubException ex) when (ex.Message.Contains("conflict:", StringComparison.Ordinal))
+        catch (AgentConflictException)
         {
             Interlocked.Increment(ref _conflicts);
         }
@@ -277,13 +277,13 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
         Interlocked.Increment(ref _watchers);
         try
         {
-            await using var hub = await service.ConnectHubAsync(user, cancellationToken);
+            await using var client = await service.ConnectClientAsync(user, cancellationToken);
             var watcher = new ConversationWatcher(conversationId, null);
             using var leave = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             leave.CancelAfter(TimeSpan.FromSeconds(Random.Shared.Next(1, 10)));
             try
             {
-                await foreach (var e in hub.StreamAsync<EventEnvelope>("Watch", conversationId, 0L, leave.Token))
+                await foreach (var e in client.WatchAsync(conversationId, 0, leave.Token))
                 {
                     watcher.Add(e, 0);
                 }

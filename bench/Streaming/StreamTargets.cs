@@ -3,11 +3,12 @@ using System.Net.Http.Json;
 using System.Text;
 using Agents.Api.Conversations;
 using Agents.Api.Hosting;
+using Agents.Client;
 using Agents.Events;
 using Agents.Testing;
-using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Agents.Bench.Streaming;
 
@@ -83,16 +84,18 @@ internal sealed class ServiceTarget(string name, string description, IReadOnlyLi
 
     public ServerProcess Gateway { get; } = gateway;
 
-    public override async Task<IStreamClient> ConnectAsync(CancellationToken cancellationToken)
-    {
-        var connection = await ConnectHubAsync(cancellationToken);
-        return new Client(connection);
-    }
+    public override async Task<IStreamClient> ConnectAsync(CancellationToken cancellationToken) =>
+        new Client(await ConnectClientAsync(cancellationToken));
 
-    public Task<HubConnection> ConnectHubAsync(CancellationToken cancellationToken) => ConnectHubAsync("bench", cancellationToken);
+    public Task<AgentClient> ConnectClientAsync(CancellationToken cancellationToken) => ConnectClientAsync("bench", null, cancellationToken);
 
-    /// <summary>A hub connection as <paramref name="user"/>, with a development token from the gateway.</summary>
-    public async Task<HubConnection> ConnectHubAsync(string user, CancellationToken cancellationToken)
+    public Task<AgentClient> ConnectClientAsync(string user, CancellationToken cancellationToken) => ConnectClientAsync(user, null, cancellationToken);
+
+    /// <summary>
+    /// The service's .NET client (src/Client) as <paramref name="user"/>, with a development token from the gateway,
+    /// connected: it retries what is safe to repeat and watches again from its last seq, as any client of ours does.
+    /// </summary>
+    public async Task<AgentClient> ConnectClientAsync(string user, ILogger<AgentClient>? logger, CancellationToken cancellationToken)
     {
         if (!_tokens.TryGetValue(user, out var token))
         {
@@ -102,53 +105,47 @@ internal sealed class ServiceTarget(string name, string description, IReadOnlyLi
             token = _tokens[user] = (await response.Content.ReadFromJsonAsync<TokenResponse>(cancellationToken))!.Token;
         }
 
-        var connection = new HubConnectionBuilder()
-            .WithUrl(new Uri(Gateway.BaseAddress, "/hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
-            .AddJsonProtocol(o => ApiJson.Configure(o.PayloadSerializerOptions))
-            .Build();
-        await connection.StartAsync(cancellationToken);
-        return connection;
+        var client = new AgentClient(new AgentClientOptions
+        {
+            BaseAddress = Gateway.BaseAddress,
+            AccessTokenProvider = _ => Task.FromResult<string?>(token),
+            // A saturated cluster may take long to come back; the bench reports it rather than giving up early.
+            WatchGiveUpAfter = TimeSpan.FromMinutes(3),
+            CallAttempts = 8,
+        }, logger: logger);
+        await client.StartAsync(cancellationToken);
+        return client;
     }
 
     private sealed record TokenResponse(string Token);
 
-    private sealed class Client(HubConnection connection) : IStreamClient
+    private sealed class Client(AgentClient client) : IStreamClient
     {
         public async Task<StreamOutcome> StreamAsync(string prompt, ChunkStamps stamps, CancellationToken cancellationToken)
         {
-            // As a client should: what is safe to repeat is repeated when the cluster says unavailable (a saturated
-            // cluster's calls can outlast the gateway's call timeout), the send made safe by its client message id.
-            var info = await connection.InvokeRetryingAsync<ConversationInfo>("CreateConversation", [new CreateConversation(Title: "bench")], cancellationToken);
+            var info = await client.CreateConversationAsync(new CreateConversation(Title: "bench"), cancellationToken);
             var watch = new ConversationWatcher(info.Id, stamps);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            // The watch is invoked before the send, as a client that opens a conversation and then talks in it does:
-            // StreamAsync would send its invocation only when enumerated, after the send, and the first events would
-            // come from the store's replay rather than live.
-            var events = await connection.StreamAsChannelAsync<EventEnvelope>("Watch", info.Id, 0L, stop.Token);
-            await connection.InvokeRetryingAsync<SeqResult>("SendMessage", [info.Id, new SendMessage(prompt, Guid.NewGuid().ToString("N"))], cancellationToken);
-            while (true)
+            await using var events = client.WatchAsync(info.Id, 0, stop.Token).GetAsyncEnumerator(stop.Token);
+            // The watch is opened before the send, as a client that opens a conversation and then talks in it does:
+            // its first MoveNextAsync writes the Watch invocation before returning, so the send's comes after it and
+            // the first events come live rather than from the store's replay.
+            var next = events.MoveNextAsync();
+            await client.SendMessageAsync(info.Id, prompt, cancellationToken: cancellationToken);
+            while (await next)
             {
-                try
+                if (watch.Add(events.Current, Stopwatch.GetTimestamp()))
                 {
-                    await foreach (var e in events.ReadAllAsync(stop.Token))
-                    {
-                        if (watch.Add(e, Stopwatch.GetTimestamp()))
-                        {
-                            return new StreamOutcome(watch.LastAnswer ?? "", watch.Error, info.Id);
-                        }
-                    }
+                    return new StreamOutcome(watch.LastAnswer ?? "", watch.Error, info.Id);
+                }
 
-                    return new StreamOutcome(watch.LastAnswer ?? "", watch.Error ?? "the watch ended before the run did", info.Id);
-                }
-                catch (HubException ex) when (ex.Message.Contains($"{ErrorCodes.Unavailable}:", StringComparison.Ordinal))
-                {
-                    // A saturated cluster may give up on a watch; a client watches again from the last seq it has.
-                    events = await connection.StreamAsChannelAsync<EventEnvelope>("Watch", info.Id, watch.LastSeq, stop.Token);
-                }
+                next = events.MoveNextAsync();
             }
+
+            return new StreamOutcome(watch.LastAnswer ?? "", watch.Error ?? "the watch ended before the run did", info.Id);
         }
 
-        public ValueTask DisposeAsync() => connection.DisposeAsync();
+        public ValueTask DisposeAsync() => client.DisposeAsync();
     }
 }
 
@@ -223,5 +220,25 @@ internal sealed class ConversationWatcher(string conversationId, ChunkStamps? st
         }
 
         return false;
+    }
+}
+
+/// <summary>Counts the watches a client opened again (its "watching again" log lines): R2's rewatch figure.</summary>
+internal sealed class RewatchCounter : ILogger<AgentClient>
+{
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (eventId.Name == "LogRewatch")
+        {
+            Interlocked.Increment(ref _count);
+        }
     }
 }

@@ -3,8 +3,7 @@ using Agents.Api.Conversations;
 using Agents.Events;
 using Agents.FakeOpenAI;
 using Agents.Testing;
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Client;
+using Agents.Client;
 
 namespace Agents.Bench.Streaming;
 
@@ -354,20 +353,20 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         await using (var writer = await StartSingleNodeAsync("replay", directory, noMerging, cancellationToken))
         {
             // Written without a watcher (R1 measures reading it back): started, then polled until the run has ended.
-            await using var hub = await writer.ConnectHubAsync(cancellationToken);
+            await using var hub = await writer.ConnectClientAsync(cancellationToken);
             var reply = FakeReply.Stream().StampedText(chunks, TimeSpan.Zero);
             var written = await RunToEndAsync(hub, $"{model.NewScript().Then(reply).Marker} A long answer.", cancellationToken);
             (conversationId, lastSeq) = (written.Id, written.LastSeq);
         }
 
         await using var reader = await StartSingleNodeAsync("replay", directory, noMerging, cancellationToken);
-        await using var connection = await reader.ConnectHubAsync(cancellationToken);
+        await using var connection = await reader.ConnectClientAsync(cancellationToken);
         // The process warmed up on a small conversation first (JIT, pools): what is measured is that conversation's activation.
         var small = await RunToEndAsync(connection, $"{model.NewScript().Then(FakeReply.Stream().StampedText(5, TimeSpan.Zero)).Marker} Hi.", cancellationToken);
 
         await ReplayOnceAsync(connection, small.Id, small.LastSeq, cancellationToken);
         var activation = Stopwatch.StartNew();
-        var info = await connection.InvokeAsync<ConversationInfo>("GetConversation", conversationId, cancellationToken);
+        var info = await connection.GetAsync(conversationId, cancellationToken);
         activation.Stop();
 
         var (cold, coldError) = await ReplayOnceAsync(connection, conversationId, lastSeq, cancellationToken);
@@ -403,24 +402,24 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
     }
 
     /// <summary>Starts a conversation with <paramref name="prompt"/> and, without watching it, polls until its run has ended.</summary>
-    private static async Task<ConversationInfo> RunToEndAsync(HubConnection hub, string prompt, CancellationToken cancellationToken)
+    private static async Task<ConversationInfo> RunToEndAsync(AgentClient client, string prompt, CancellationToken cancellationToken)
     {
-        var info = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Text: prompt), cancellationToken);
+        var info = await client.CreateConversationAsync(new CreateConversation(Text: prompt, ClientMessageId: Guid.NewGuid().ToString("N")), cancellationToken);
         while (info.Status != ConversationStatus.Idle)
         {
             await Task.Delay(50, cancellationToken);
-            info = await hub.InvokeAsync<ConversationInfo>("GetConversation", info.Id, cancellationToken);
+            info = await client.GetAsync(info.Id, cancellationToken);
         }
 
         return info;
     }
 
-    private static async Task<(TimeSpan Elapsed, string? Error)> ReplayOnceAsync(HubConnection connection, string conversationId, long lastSeq, CancellationToken cancellationToken)
+    private static async Task<(TimeSpan Elapsed, string? Error)> ReplayOnceAsync(AgentClient client, string conversationId, long lastSeq, CancellationToken cancellationToken)
     {
         var watcher = new ConversationWatcher(conversationId, null);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var stopwatch = Stopwatch.StartNew();
-        await foreach (var e in connection.StreamAsync<EventEnvelope>("Watch", conversationId, 0L, stop.Token))
+        await foreach (var e in client.WatchAsync(conversationId, 0, stop.Token))
         {
             watcher.Add(e, 0);
             if (e.Seq >= lastSeq)
@@ -450,61 +449,50 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
     private async Task<List<BenchResult>> FailoverAsync(ServiceTarget cluster, FakeOpenAIServer model, CancellationToken cancellationToken)
     {
         var runs = quick ? 10 : 60;
-        var connections = new List<HubConnection>();
+        var clients = new List<AgentClient>();
         var watchers = new List<ConversationWatcher>();
         var resumedAt = new long[runs];
         var tasks = new List<Task>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(TimeSpan.FromMinutes(3));
         var started = new CountdownEvent(runs);
-        var rewatches = 0;
+        var rewatches = new RewatchCounter();
         for (var i = 0; i < runs; i++)
         {
-            var hub = await cluster.ConnectHubAsync(cancellationToken);
-            connections.Add(hub);
+            var client = await cluster.ConnectClientAsync("bench", rewatches, cancellationToken);
+            clients.Add(client);
             // A long answer, and the same again for a step retried after the failover.
             // Long enough for a second kill when the first silo hosted none of the runs.
             var answer = FakeReply.Stream().StampedText(quick ? 300 : 400, TimeSpan.FromMilliseconds(20));
             var script = model.NewScript().Then(answer).Otherwise(FakeReply.Stream().StampedText(100, TimeSpan.FromMilliseconds(20)));
-            var info = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Title: "failover"), cancellationToken);
+            var info = await client.CreateConversationAsync(new CreateConversation(Title: "failover"), cancellationToken);
             var watcher = new ConversationWatcher(info.Id, null);
             watchers.Add(watcher);
             var index = i;
             tasks.Add(Task.Run(async () =>
             {
                 var signalled = false;
-                while (true)
+                // The client watches again from its last seq when the watch fails, as any client should.
+                await foreach (var e in client.WatchAsync(watcher.ConversationId, 0, stop.Token))
                 {
-                    try
+                    if (e.Type == EventTypes.RunResumed && resumedAt[index] == 0)
                     {
-                        // From the last seq it has, as a client does when its watch fails.
-                        await foreach (var e in hub.StreamAsync<EventEnvelope>("Watch", watcher.ConversationId, watcher.LastSeq, stop.Token))
-                        {
-                            if (e.Type == EventTypes.RunResumed && resumedAt[index] == 0)
-                            {
-                                resumedAt[index] = Stopwatch.GetTimestamp();
-                            }
-
-                            if (!signalled && e.Type == EventTypes.MessageDelta)
-                            {
-                                signalled = true;
-                                started.Signal();
-                            }
-
-                            if (watcher.Add(e, 0))
-                            {
-                                return;
-                            }
-                        }
+                        resumedAt[index] = Stopwatch.GetTimestamp();
                     }
-                    catch (HubException) when (!stop.IsCancellationRequested)
+
+                    if (!signalled && e.Type == EventTypes.MessageDelta)
                     {
-                        Interlocked.Increment(ref rewatches);
-                        await Task.Delay(200, stop.Token);
+                        signalled = true;
+                        started.Signal();
+                    }
+
+                    if (watcher.Add(e, 0))
+                    {
+                        return;
                     }
                 }
             }, stop.Token));
-            await hub.InvokeAsync<SeqResult>("SendMessage", info.Id, new SendMessage($"{script.Marker} Keep streaming."), cancellationToken);
+            await client.SendMessageAsync(info.Id, $"{script.Marker} Keep streaming.", cancellationToken: cancellationToken);
         }
 
         started.Wait(stop.Token);
@@ -528,22 +516,22 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         var mismatched = 0;
         for (var i = 0; i < runs; i++)
         {
-            var info = await connections[i].InvokeRetryingAsync<ConversationInfo>("GetConversation", [watchers[i].ConversationId], cancellationToken);
+            var info = await clients[i].GetAsync(watchers[i].ConversationId, cancellationToken);
             mismatched += info.LastSeq == watchers[i].LastSeq ? 0 : 1;
         }
 
-        foreach (var hub in connections)
+        foreach (var client in clients)
         {
-            await hub.DisposeAsync();
+            await client.DisposeAsync();
         }
 
         var verified = errors.Count == 0 && mismatched == 0 && affected.Count > 0;
-        Console.WriteLine($"  R2 killed {victim.Name}: {affected.Count} of {runs} runs resumed, the last {slowest:0.00} s after the kill; {rewatches} watches failed and were resumed; {errors.Count + mismatched} client views wrong{(errors.Count > 0 ? ": " + errors[0] : "")}");
+        Console.WriteLine($"  R2 killed {victim.Name}: {affected.Count} of {runs} runs resumed, the last {slowest:0.00} s after the kill; {rewatches.Count} watches failed and were resumed; {errors.Count + mismatched} client views wrong{(errors.Count > 0 ? ": " + errors[0] : "")}");
         return
         [
             new("R2.resume", $"R2 kill -9 of a silo with {affected.Count} of {runs} streaming runs: kill to the last run.resumed at its client", slowest, "s", null, null, verified),
             new("R2.lost", "R2 clients that lost or got twice an event (each client checks every seq)", errors.Count + mismatched, "clients", null, null, verified),
-            new("R2.rewatch", "R2 watches that failed during the failover and were resumed from their last seq", rewatches, "watches", null, null, verified),
+            new("R2.rewatch", "R2 watches that failed during the failover and were resumed from their last seq", rewatches.Count, "watches", null, null, verified),
         ];
     }
 }

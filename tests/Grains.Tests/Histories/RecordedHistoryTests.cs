@@ -79,6 +79,25 @@ public sealed class RecordedHistoryTests
         Assert.Equal(calls, UsageIn(document.RootElement));
     }
 
+    /// <summary>
+    /// The fold, projected after every event, is the committed <c>name.fold.json</c> that the JavaScript package's
+    /// reducer is tested against (clients/js/test): a change to the server's fold shows up here and, once the file is
+    /// written again (<c>AGENTS_WRITE_FOLDS=1</c> with this test), there.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(All))]
+    public void TheFold_AfterEveryEvent_IsTheCommittedProjection(string name)
+    {
+        var projection = FoldProjection.Of(Load(name)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        if (Environment.GetEnvironmentVariable("AGENTS_WRITE_FOLDS") == "1")
+        {
+            File.WriteAllText(Path.Combine(SourceDirectory(), $"{name}.fold.json"), projection);
+        }
+
+        var committed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Histories", $"{name}.fold.json"));
+        Assert.Equal(committed.ReplaceLineEndings("\n"), projection);
+    }
+
     [Fact]
     public void Dinner_CompletesWithTheReservationApproved_AndItsTranscriptHasEveryStep()
     {
@@ -173,6 +192,8 @@ public sealed class RecordedHistoryTests
 
     private static List<EventEnvelope> Load(string name) =>
         JsonSerializer.Deserialize<List<EventEnvelope>>(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Histories", $"{name}.json")), AgentJson.Options)!;
+
+    private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string file = "") => Path.GetDirectoryName(file)!;
 
     private static ConversationState Fold(IEnumerable<EventEnvelope> events)
     {
