@@ -13,7 +13,6 @@ export function newClientMessageId() {
 }
 
 const MAX_ATTEMPTS = 6;
-const delay = ms => new Promise(resolve => setTimeout(resolve, ms));
 const backoff = attempt => Math.min(10_000, 250 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
 
 export class AgentClient {
@@ -25,6 +24,7 @@ export class AgentClient {
   #resolveConnected = null;
   #listeners = new Map();
   #watches = new Set();
+  #sleeps = new Set();
 
   /**
    * @param {object} options
@@ -102,7 +102,7 @@ export class AgentClient {
           break;
         } catch (error) {
           this.#emit('state', 'disconnected', error);
-          await delay(backoff(attempt));
+          await this.#sleep(backoff(attempt));
         }
       }
     })().finally(() => { this.#starting = null; });
@@ -117,6 +117,10 @@ export class AgentClient {
     }
 
     this.#rejectConnected(new AgentError('unavailable', 'the client was stopped'));
+    for (const wake of [...this.#sleeps]) {
+      wake();
+    }
+
     await this.#connection.stop();
   }
 
@@ -234,9 +238,22 @@ export class AgentClient {
           throw AgentError.from(error, connectionLost ? 'unavailable' : null);
         }
 
-        await delay(backoff(attempt));
+        await this.#sleep(backoff(attempt));
       }
     }
+  }
+
+  // A wait that stop() cuts short, so that a stopped client holds no timer (and a node process can exit).
+  #sleep(ms) {
+    return new Promise(resolve => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleeps.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleeps.add(wake);
+    });
   }
 
   #whenConnected() {

@@ -8,7 +8,7 @@ const TERMINAL = { 'run.completed': 'completed', 'run.failed': 'failed', 'run.ca
 // The events that close a model call and may carry its usage (the server's IModelCallUsage).
 const MODEL_CALL_EVENTS = new Set(['message.assistant', 'message.interrupted', 'tool.call']);
 
-/** @returns {import('../index.js').ConversationState} */
+/** The state before the first event. */
 export function initialState(conversationId = null) {
   return {
     conversationId,

@@ -17,6 +17,7 @@ export class AgentWatch {
   #stopped = false;
   #failures = 0;
   #giveUpTimer = null;
+  #retryTimer = null;
 
   /** @internal Made by AgentClient.watch. */
   constructor(options) {
@@ -41,6 +42,7 @@ export class AgentWatch {
 
     this.#stopped = true;
     clearTimeout(this.#giveUpTimer);
+    clearTimeout(this.#retryTimer);
     this.#unsubscribe();
     this.#options.onStopped?.(this);
   }
@@ -136,7 +138,7 @@ export class AgentWatch {
     }
 
     this.#troubled();
-    setTimeout(() => this.#subscribe(), Math.min(5_000, 100 * 2 ** this.#failures++));
+    this.#retryTimer = setTimeout(() => this.#subscribe(), Math.min(5_000, 100 * 2 ** this.#failures++));
   }
 
   #troubled() {

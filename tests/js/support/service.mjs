@@ -24,9 +24,11 @@ export class Service {
   #child;
   #exited;
 
-  constructor(modelEndpoint) {
+  /** @param {Record<string, string>} [settings] more configuration, in its environment form (RateLimits__SendBurst). */
+  constructor(modelEndpoint, settings = {}) {
     this.directory = mkdtempSync(path.join(os.tmpdir(), 'agents-js-'));
     this.modelEndpoint = modelEndpoint;
+    this.settings = settings;
     // One key for every start, so a token outlives a restart as it does in production.
     this.signingKey = randomBytes(32).toString('base64');
   }
@@ -52,6 +54,7 @@ export class Service {
         Orleans__SiloPort: String(this.ports[0]),
         Orleans__GatewayPort: String(this.ports[1]),
         Logging__LogLevel__Default: 'Warning',
+        ...this.settings,
       },
     });
     this.#exited = new Promise((resolve) => this.#child.once('exit', resolve));
