@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution. Installs what the tests need when it is missing (PostgreSQL and
-# Chromium from Debian packages, Node.js for the web client's npm packages); the tests start their own
-# throwaway PostgreSQL server. Prints "N passed, N failed" last.
+# Chromium from Debian packages, Node.js for the npm packages of the web client and the JavaScript package); the
+# tests start their own throwaway PostgreSQL server. Prints "N passed, N failed" last.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -46,7 +46,7 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 # tests/js/package-lock.json) against the service just built, and the example page in Chromium (playwright-core,
 # on Debian's browser). `ai` declares Node >= 22 but runs on Node 20: npm warns (EBADENGINE) and goes on
 # (docs/frontends.md).
-for dir in tests/js examples/react-chat; do
+for dir in tests/js examples/react-chat clients/js; do
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || { echo "npm ci in $dir: FAILED"; status=1; failed=$((failed + 1)); }
   fi
@@ -64,6 +64,24 @@ if [ "$js_status" -ne 0 ] && [ "$js_failed" -eq 0 ]; then js_failed=1; fi
 if [ "$js_status" -ne 0 ]; then status=1; tail -n 80 "$log_dir/js-test.log"; fi
 passed=$((passed + js_passed))
 failed=$((failed + js_failed))
+
+# The JavaScript package @agents/client (clients/js, docs/clients.md): its hand-written types checked by tsc, its
+# tarball's contents listed, its reducer tested against the server's fold of the recorded histories and its client
+# against the service just built.
+if ! (cd clients/js && npm run typecheck --silent && npm pack --dry-run --silent >/dev/null) > "$log_dir/js-client-check.log" 2>&1; then
+  echo "clients/js typecheck or pack: FAILED"; cat "$log_dir/js-client-check.log"; status=1; failed=$((failed + 1))
+fi
+set +e
+(cd clients/js && CONFIGURATION="$configuration" node --test --test-concurrency=1 --test-reporter=tap test/*.test.mjs) > "$log_dir/js-client-test.log" 2>&1
+client_status=$?
+set -e
+grep -E '^(not )?ok |^# (pass|fail) ' "$log_dir/js-client-test.log"
+client_passed=$(grep -E '^# pass [0-9]+' "$log_dir/js-client-test.log" | awk '{s+=$3} END {print s+0}')
+client_failed=$(grep -E '^# fail [0-9]+' "$log_dir/js-client-test.log" | awk '{s+=$3} END {print s+0}')
+if [ "$client_status" -ne 0 ] && [ "$client_failed" -eq 0 ]; then client_failed=1; fi
+if [ "$client_status" -ne 0 ]; then status=1; tail -n 80 "$log_dir/js-client-test.log"; fi
+passed=$((passed + client_passed))
+failed=$((failed + client_failed))
 
 # The benchmark's quick mode, after the tests so it runs alone: it passes when every figure is produced and
 # every check of what the clients received holds. Its timings are printed, never asserted (bench/README.md).
