@@ -88,9 +88,12 @@ export class AgentClient {
   /** Connects, retrying with backoff until it succeeds or stop() is called. */
   start() {
     this.#stopped = false;
+    // After stop() the calls waiting were let go; new ones wait for this start.
+    this.#resetConnected();
     this.#starting ??= (async () => {
       for (let attempt = 0; !this.#stopped; attempt++) {
         if (this.#connection.state === this.#signalR.HubConnectionState.Connected) {
+          this.#resolveConnected?.();
           break;
         }
 
@@ -163,7 +166,7 @@ export class AgentClient {
    * most likely by the first attempt, whose answer the conversation shows.
    */
   async respond(conversationId, { requestId, approved, text }) {
-    return this.#call('Respond', [conversationId, { requestId, approved, text }], { retry: true, repeatDoneCode: 'conflict' });
+    return this.#call('Respond', [conversationId, { requestId, approved, text }], { retry: true, doneOnRepeat: { code: 'conflict', value: { seq: null } } });
   }
 
   /** Cancels the conversation's run, if any. */
@@ -182,7 +185,7 @@ export class AgentClient {
   /** Deletes the conversation (cancelling its run, deleting its sub-agents); its watches end with not_found. */
   async delete(conversationId) {
     // A repeat that finds it gone was the first attempt's success.
-    return this.#call('DeleteConversation', [conversationId], { retry: true, repeatDoneCode: 'not_found' });
+    return this.#call('DeleteConversation', [conversationId], { retry: true, doneOnRepeat: { code: 'not_found', value: undefined } });
   }
 
   /** The caller's token spend today and the daily budget: { today: { inputTokens, outputTokens }, limit, resetsAt }. */
@@ -213,14 +216,15 @@ export class AgentClient {
       whenConnected: () => this.#whenConnected(),
       onStopped: stopped => this.#watches.delete(stopped),
     });
-    if (!watch.stopped) {
-      this.#watches.add(watch);
-    }
-
+    this.#watches.add(watch);
     return watch;
   }
 
-  async #call(method, args, { retry = false, repeatDoneCode = null } = {}) {
+  /**
+   * Invokes a hub method. With `retry`, a lost connection or unavailable is tried again (the call must be safe to
+   * repeat); `doneOnRepeat` is the refusal that, met by a repeat, means the first attempt was done, and what to return.
+   */
+  async #call(method, args, { retry = false, doneOnRepeat = null } = {}) {
     for (let attempt = 0; ; attempt++) {
       await this.#whenConnected();
       try {
@@ -229,8 +233,8 @@ export class AgentClient {
         // A refusal (it carries a code) is final, but for unavailable: another process failed (a silo died) and the
         // same call succeeds in a moment. That and a lost connection are retried for the calls safe to repeat.
         const code = errorCode(error);
-        if (attempt > 0 && code && code === repeatDoneCode) {
-          return method === 'Respond' ? { seq: null } : undefined;
+        if (attempt > 0 && code && code === doneOnRepeat?.code) {
+          return doneOnRepeat.value;
         }
 
         const connectionLost = this.#connection.state !== this.#signalR.HubConnectionState.Connected;
@@ -245,6 +249,10 @@ export class AgentClient {
 
   // A wait that stop() cuts short, so that a stopped client holds no timer (and a node process can exit).
   #sleep(ms) {
+    if (this.#stopped) {
+      return Promise.resolve();
+    }
+
     return new Promise(resolve => {
       const wake = () => {
         clearTimeout(timer);

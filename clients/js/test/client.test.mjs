@@ -283,6 +283,21 @@ test('delete: the conversation is not_found everywhere and its watch ends', asyn
   assert.equal((await client.list()).some(c => c.id === info.id), false);
 });
 
+test('stop ends the watches and refuses calls with unavailable; start connects again', async () => {
+  const client = await connect();
+  const info = await client.create({ title: 'stop and start' });
+  const { watch, errors } = record(client, info.id);
+  await client.stop();
+  assert.equal(client.state, 'disconnected');
+  assert.equal(watch.stopped, true);
+  assert.deepEqual(errors, []);
+  await rejectsWith(client.get(info.id), 'unavailable');
+
+  await client.start();
+  assert.equal(client.state, 'connected');
+  assert.equal((await client.get(info.id)).title, 'stop and start');
+});
+
 test('the service killed mid-run and started again: the watch resumes with no gap and no repeat', async () => {
   const client = await connect();
   const states = [];
