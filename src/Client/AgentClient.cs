@@ -92,9 +92,13 @@ public sealed partial class AgentClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Creates a conversation; with a text its first run starts (give it a client message id to make it safe to retry).</summary>
+    /// <summary>
+    /// Creates a conversation; with a text its first run starts. Never repeated by the client: the gateway names a
+    /// new conversation on every call, so a repeat after a lost reply would make a second one (the gateway itself
+    /// retries its call to the cluster with the same id).
+    /// </summary>
     public Task<ConversationInfo> CreateConversationAsync(CreateConversation command, CancellationToken cancellationToken = default) =>
-        CallAsync<ConversationInfo>("CreateConversation", [command], retry: command.Text is null || command.ClientMessageId is not null, cancellationToken);
+        CallAsync<ConversationInfo>("CreateConversation", [command], retry: false, cancellationToken);
 
     /// <summary>
     /// Sends a user message; returns its seq. <paramref name="mode"/> is one of <see cref="MessageModes"/> (steer when
@@ -127,9 +131,17 @@ public sealed partial class AgentClient : IAsyncDisposable
     public Task<ConversationInfo> ForkAsync(string conversationId, long afterSeq, CancellationToken cancellationToken = default) =>
         CallAsync<ConversationInfo>("ForkConversation", [conversationId, afterSeq], retry: false, cancellationToken);
 
-    /// <summary>Deletes the conversation and everything of it.</summary>
-    public Task DeleteAsync(string conversationId, CancellationToken cancellationToken = default) =>
-        CallAsync<object?>("DeleteConversation", [conversationId], retry: false, cancellationToken);
+    /// <summary>Deletes the conversation and everything of it; a repeat after a lost reply that finds it gone is done.</summary>
+    public async Task DeleteAsync(string conversationId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await CallAsync<object?>("DeleteConversation", [conversationId], retry: true, cancellationToken, repeatDone: ErrorCodes.NotFound);
+        }
+        catch (RepeatDoneException)
+        {
+        }
+    }
 
     /// <summary>The user's top-level conversations, most recently updated first.</summary>
     public Task<IReadOnlyList<ConversationInfo>> ListAsync(CancellationToken cancellationToken = default) =>

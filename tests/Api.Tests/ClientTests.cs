@@ -153,6 +153,108 @@ public sealed class ClientTests(ApiFixture api)
         }
     }
 
+    [Fact]
+    public async Task AWatch_RidesThroughTheDeathOfItsGateway_WhileTheRunGoesOnInTheCluster()
+    {
+        await using var postgres = new PostgresServer();
+        var connectionString = await postgres.CreateDatabaseAsync("clientfailover", Ct);
+        var settings = new Dictionary<string, string>
+        {
+            ["Orleans__Mode"] = "Cluster",
+            ["Orleans__ClusterId"] = $"client-{Guid.NewGuid():N}",
+            ["Storage__Provider"] = "Postgres",
+            ["ConnectionStrings__Agents"] = connectionString,
+            ["Llm__DemoTokensPerSecond"] = "20",
+            ["Agent__RequireApproval__0"] = "",
+            ["Auth__DevTokens"] = "true",
+            ["Auth__AllowDevTokensInCluster"] = "true",
+            ["Auth__SigningKey"] = Convert.ToBase64String([.. Guid.NewGuid().ToByteArray(), .. Guid.NewGuid().ToByteArray()]),
+        };
+        await SiloProcess.MigrateAsync(settings, Ct);
+        var directory = TestEnvironment.NewTempDirectory();
+        var silos = new List<SiloProcess>();
+        var port = TestEnvironment.FreePort();
+        ApiProcess? gateway = null;
+        try
+        {
+            silos.Add(SiloProcess.Start(directory, settings, TestEnvironment.FreePort()));
+            silos.Add(SiloProcess.Start(directory, settings, TestEnvironment.FreePort()));
+            gateway = await ApiProcess.StartAsync(directory, port, settings, Ct);
+            using var http = new HttpClient { BaseAddress = gateway.BaseAddress };
+            var token = await DevTokenAsync(http, "failover");
+            await using var client = new AgentClient(new AgentClientOptions
+            {
+                BaseAddress = gateway.BaseAddress,
+                AccessTokenProvider = _ => Task.FromResult<string?>(token),
+                WatchGiveUpAfter = TimeSpan.FromSeconds(90),
+            });
+            var info = await client.CreateConversationAsync(new CreateConversation(Text: "Can you order dinner for two tonight?"), Ct);
+
+            var events = new List<EventEnvelope>();
+            var killedAfter = 0L;
+            await foreach (var e in client.WatchAsync(info.Id, 0, Ct))
+            {
+                events.Add(e);
+                if (killedAfter == 0 && e.Type == EventTypes.MessageDelta)
+                {
+                    // The gateway dies mid-answer; the run lives in a silo and goes on; the gateway comes back.
+                    killedAfter = e.Seq;
+                    await gateway.KillAsync();
+                    await gateway.DisposeAsync();
+                    gateway = await ApiProcess.StartAsync(directory, port, settings, Ct);
+                }
+
+                if (EventTypes.IsTerminal(e.Type))
+                {
+                    break;
+                }
+            }
+
+            Assert.True(killedAfter > 0);
+            Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Seq));
+            Assert.Equal(EventTypes.RunCompleted, events[^1].Type);
+            Assert.DoesNotContain(events, e => e.Type == EventTypes.RunResumed);
+            Assert.Equal(events[^1].Seq, (await client.GetAsync(info.Id, Ct)).LastSeq);
+        }
+        finally
+        {
+            if (gateway is not null)
+            {
+                await gateway.DisposeAsync();
+            }
+
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("invalid_argument", typeof(AgentException))]
+    [InlineData("not_found", typeof(AgentNotFoundException))]
+    [InlineData("conflict", typeof(AgentConflictException))]
+    [InlineData("rate_limited", typeof(AgentRateLimitedException))]
+    [InlineData("too_large", typeof(AgentException))]
+    [InlineData("unavailable", typeof(AgentUnavailableException))]
+    public void EveryCodeOfTheContract_IsItsTypedException(string code, Type type)
+    {
+        // As SignalR hands a hub's refusal to a .NET client.
+        var hub = new Microsoft.AspNetCore.SignalR.HubException(
+            $"An unexpected error occurred invoking 'SendMessage' on the server. HubException: {code}: the reason; retry after 7 s");
+        var refusal = AgentException.FromHub(hub);
+        Assert.IsType(type, refusal);
+        Assert.Equal(code, refusal!.Code);
+        Assert.StartsWith($"{code}: the reason", refusal.Message, StringComparison.Ordinal);
+        if (refusal is AgentRateLimitedException limited)
+        {
+            Assert.Equal(TimeSpan.FromSeconds(7), limited.RetryAfter);
+        }
+
+        Assert.Null(AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException("An unexpected error occurred on the server.")));
+        Assert.Null(AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException($"the word {code}s: is not a code")));
+    }
+
     private static async Task<string> DevTokenAsync(HttpClient http, string user)
     {
         using var response = await http.PostAsJsonAsync("/api/dev/token", new { user }, Ct);
