@@ -53,35 +53,35 @@ for dir in tests/js examples/react-chat clients/js; do
 done
 # The example page (useChat with resume) that the browser tests drive, built with Vite.
 (cd examples/react-chat && npm run build --silent) > "$log_dir/react-chat-build.log" 2>&1 || { cat "$log_dir/react-chat-build.log"; status=1; failed=$((failed + 1)); }
-set +e
-(cd tests/js && CONFIGURATION="$configuration" node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs) > "$log_dir/js-test.log" 2>&1
-js_status=$?
-set -e
-grep -E '^(not )?ok |^# (pass|fail) ' "$log_dir/js-test.log"
-js_passed=$(grep -E '^# pass [0-9]+' "$log_dir/js-test.log" | awk '{s+=$3} END {print s+0}')
-js_failed=$(grep -E '^# fail [0-9]+' "$log_dir/js-test.log" | awk '{s+=$3} END {print s+0}')
-if [ "$js_status" -ne 0 ] && [ "$js_failed" -eq 0 ]; then js_failed=1; fi
-if [ "$js_status" -ne 0 ]; then status=1; tail -n 80 "$log_dir/js-test.log"; fi
-passed=$((passed + js_passed))
-failed=$((failed + js_failed))
+# Runs one folder's `node --test` files (tap) and adds their counts to the totals.
+node_tests() {
+  local dir="$1" log="$log_dir/$2.log" node_status node_passed node_failed; shift 2
+  set +e
+  (cd "$dir" && CONFIGURATION="$configuration" node --test --test-concurrency=1 --test-reporter=tap "$@") > "$log" 2>&1
+  node_status=$?
+  set -e
+  grep -E '^(not )?ok |^# (pass|fail) ' "$log"
+  node_passed=$(grep -E '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+  node_failed=$(grep -E '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+  if [ "$node_status" -ne 0 ] && [ "$node_failed" -eq 0 ]; then node_failed=1; fi
+  if [ "$node_status" -ne 0 ]; then status=1; tail -n 80 "$log"; fi
+  passed=$((passed + node_passed))
+  failed=$((failed + node_failed))
+}
+node_tests tests/js js-test ./*.test.mjs
 
 # The JavaScript package @agents/client (clients/js, docs/clients.md): its hand-written types checked by tsc, its
-# tarball's contents listed, its reducer tested against the server's fold of the recorded histories and its client
-# against the service just built.
-if ! (cd clients/js && npm run typecheck --silent && npm pack --dry-run --silent >/dev/null) > "$log_dir/js-client-check.log" 2>&1; then
-  echo "clients/js typecheck or pack: FAILED"; cat "$log_dir/js-client-check.log"; status=1; failed=$((failed + 1))
+# reducer tested against the server's fold of the recorded histories and its client against the service just built.
+# Then both client packages packed and installed into throwaway projects, as their users would (one test).
+if ! (cd clients/js && npm run typecheck --silent) > "$log_dir/js-client-check.log" 2>&1; then
+  echo "clients/js typecheck: FAILED"; cat "$log_dir/js-client-check.log"; status=1; failed=$((failed + 1))
 fi
-set +e
-(cd clients/js && CONFIGURATION="$configuration" node --test --test-concurrency=1 --test-reporter=tap test/*.test.mjs) > "$log_dir/js-client-test.log" 2>&1
-client_status=$?
-set -e
-grep -E '^(not )?ok |^# (pass|fail) ' "$log_dir/js-client-test.log"
-client_passed=$(grep -E '^# pass [0-9]+' "$log_dir/js-client-test.log" | awk '{s+=$3} END {print s+0}')
-client_failed=$(grep -E '^# fail [0-9]+' "$log_dir/js-client-test.log" | awk '{s+=$3} END {print s+0}')
-if [ "$client_status" -ne 0 ] && [ "$client_failed" -eq 0 ]; then client_failed=1; fi
-if [ "$client_status" -ne 0 ]; then status=1; tail -n 80 "$log_dir/js-client-test.log"; fi
-passed=$((passed + client_passed))
-failed=$((failed + client_failed))
+node_tests clients/js js-client-test test/*.test.mjs
+if CONFIGURATION="$configuration" clients/check-packages.sh > "$log_dir/packages.log" 2>&1; then
+  passed=$((passed + 1)); tail -n 1 "$log_dir/packages.log"
+else
+  echo "packages (dotnet pack, npm pack, installed): FAILED"; tail -n 40 "$log_dir/packages.log"; status=1; failed=$((failed + 1))
+fi
 
 # The benchmark's quick mode, after the tests so it runs alone: it passes when every figure is produced and
 # every check of what the clients received holds. Its timings are printed, never asserted (bench/README.md).
