@@ -65,7 +65,10 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Enjoy your dinner");
         await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
         await Expect(timeline.Locator(".request")).ToContainTextAsync("Approved");
-        await Expect(timeline.Locator(".step.tool[data-tool='make_reservation'][data-state='done']")).ToContainTextAsync("confirmed");
+        // A tool's step says no more than that it is done: what the result means is in its Result block.
+        var reservation = timeline.Locator(".step.tool[data-tool='make_reservation'][data-state='done']");
+        await Expect(reservation.Locator(":scope > .label")).ToHaveTextAsync("make_reservation done");
+        await Expect(reservation.Locator("details", new() { HasText = "Result" }).Locator("pre")).ToContainTextAsync("\"confirmation\"");
         await Expect(page.Locator("#cancel")).ToBeHiddenAsync();
         await Expect(page.Locator("#conversation-list .status").First).ToHaveTextAsync("completed");
 
@@ -148,8 +151,7 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
 
         // Each seq was delivered exactly once: as many events as the last seq, which is the log's end.
         using var http = await api.HttpAsAsync(user);
-        var id = Uri.UnescapeDataString(new Uri(page.Url).Fragment.TrimStart('#'));
-        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{id}", Hosting.ApiJson.Options, TestContext.Current.CancellationToken);
+        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{OpenConversationId(page)}", Hosting.ApiJson.Options, Ct);
         await Expect(timeline).ToHaveAttributeAsync("data-last-seq", info!.LastSeq.ToString());
         await Expect(timeline).ToHaveAttributeAsync("data-events", info.LastSeq.ToString());
         await Expect(timeline.Locator(".message.user")).ToHaveCountAsync(1);
@@ -252,6 +254,11 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(page.Locator("#connection")).ToHaveTextAsync("Connected");
         return page;
     }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>The conversation the page shows: its id is the URL's fragment.</summary>
+    private static string OpenConversationId(IPage page) => Uri.UnescapeDataString(new Uri(page.Url).Fragment.TrimStart('#'));
 
     private static async Task StartDinnerAsync(IPage page)
     {
