@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
+using Agents.Events;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -65,7 +66,10 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(timeline.Locator(".message.assistant").Last).ToContainTextAsync("Enjoy your dinner");
         await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
         await Expect(timeline.Locator(".request")).ToContainTextAsync("Approved");
-        await Expect(timeline.Locator(".step.tool[data-tool='make_reservation'][data-state='done']")).ToContainTextAsync("confirmed");
+        // A tool's step says no more than that it is done: what the result means is in its Result block.
+        var reservation = timeline.Locator(".step.tool[data-tool='make_reservation'][data-state='done']");
+        await Expect(reservation.Locator(":scope > .label")).ToHaveTextAsync("make_reservation done");
+        await Expect(reservation.Locator("details", new() { HasText = "Result" }).Locator("pre")).ToContainTextAsync("\"confirmation\"");
         await Expect(page.Locator("#cancel")).ToBeHiddenAsync();
         await Expect(page.Locator("#conversation-list .status").First).ToHaveTextAsync("completed");
 
@@ -148,8 +152,7 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
 
         // Each seq was delivered exactly once: as many events as the last seq, which is the log's end.
         using var http = await api.HttpAsAsync(user);
-        var id = Uri.UnescapeDataString(new Uri(page.Url).Fragment.TrimStart('#'));
-        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{id}", Hosting.ApiJson.Options, TestContext.Current.CancellationToken);
+        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{OpenConversationId(page)}", Hosting.ApiJson.Options, Ct);
         await Expect(timeline).ToHaveAttributeAsync("data-last-seq", info!.LastSeq.ToString());
         await Expect(timeline).ToHaveAttributeAsync("data-events", info.LastSeq.ToString());
         await Expect(timeline.Locator(".message.user")).ToHaveCountAsync(1);
@@ -237,6 +240,124 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
     }
 
+    [Fact]
+    public async Task TheAgentsMarkdown_RendersAsElements_WhileHtmlInItsTextStaysInertText()
+    {
+        // The Demo model quotes the request back: markdown and markup in it come back in the model's own answer.
+        const string request = "**bold**\n\n- one\n- two\n\n<img src=x onerror=__md=1><script>__md=2</script>";
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, TestEnvironment.NewUser("markdown"));
+        await page.GetByLabel("Start a conversation").FillAsync(request);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
+
+        var timeline = page.Locator("#timeline");
+        var question = timeline.Locator(".message.user");
+        var answer = timeline.Locator(".message.assistant").First;
+        await Expect(answer).ToBeVisibleAsync();
+        // Marked now, checked at the end: the messages were updated in place while the answer streamed, not rebuilt.
+        await question.EvaluateAsync("el => el.__kept = true");
+        await answer.EvaluateAsync("el => el.__kept = true");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        await Expect(answer).Not.ToHaveAttributeAsync("aria-busy", "true");
+
+        await Expect(answer.Locator(".text strong")).ToHaveTextAsync("bold");
+        await Expect(answer.Locator(".text li")).ToHaveTextAsync(["one", "two"]);
+        await Expect(answer.Locator(".text")).ToContainTextAsync("<img src=x onerror=__md=1><script>__md=2</script>");
+        Assert.Equal(0, await timeline.Locator("img, script").CountAsync());
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__md === undefined"));
+
+        // The user's own text is never markdown.
+        await Expect(question.Locator(".text")).ToHaveTextAsync(request);
+        Assert.Equal(0, await question.Locator("strong, li").CountAsync());
+        Assert.True(await question.EvaluateAsync<bool>("el => el.__kept === true"));
+        Assert.True(await answer.EvaluateAsync<bool>("el => el.__kept === true"));
+    }
+
+    [Fact]
+    public async Task TheConversationList_RefreshedOrReordered_KeepsFocusOnTheSameEntry()
+    {
+        var user = TestEnvironment.NewUser("listfocus");
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, user);
+        using var http = await api.HttpAsAsync(user);
+        var first = await CreateAsync(http, "First");
+        await CreateAsync(http, "Second");
+        var list = page.Locator("#conversation-list");
+        await Expect(list.Locator(".title")).ToHaveTextAsync(["Second", "First"]);
+
+        // Opened by a click, the entry has focus; the element itself is marked, so a look-alike put in its place fails.
+        var entry = list.Locator($"button[data-id='{first.Id}']");
+        await entry.ClickAsync();
+        await Expect(entry).ToBeFocusedAsync();
+        await entry.EvaluateAsync("el => el.__kept = true");
+
+        // Another conversation arrives (pushed to the page) and goes on top.
+        await CreateAsync(http, "Third");
+        await Expect(list.Locator(".title")).ToHaveTextAsync(["Third", "Second", "First"]);
+        await Expect(entry).ToBeFocusedAsync();
+
+        // The open one runs, so it moves to the top: the focused entry itself moves.
+        using var sent = await http.PostAsJsonAsync($"/api/conversations/{first.Id}/messages", new { text = "Hello" }, Ct);
+        sent.EnsureSuccessStatusCode();
+        await Expect(list.Locator(".title")).ToHaveTextAsync(["First", "Third", "Second"]);
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        await Expect(entry).ToBeFocusedAsync();
+        Assert.True(await page.EvaluateAsync<bool>("() => document.activeElement.__kept === true"));
+    }
+
+    [Fact]
+    public async Task AnApproval_WithARemark_SendsTheRemarkWithTheDecision()
+    {
+        var user = TestEnvironment.NewUser("remark");
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, user);
+        await StartDinnerAsync(page);
+
+        var remark = page.GetByLabel("Remark (optional)");
+        await remark.FillAsync("Window seat, please");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
+        var timeline = page.Locator("#timeline");
+        await Expect(timeline.Locator(".request")).ToContainTextAsync("Approved: “Window seat, please”");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+
+        using var http = await api.HttpAsAsync(user);
+        var log = await http.GetFromJsonAsync<EventPage>($"/api/conversations/{OpenConversationId(page)}/events?limit=1000", Hosting.ApiJson.Options, Ct);
+        var received = Assert.Single(log!.Events.Select(e => e.Data).OfType<InputReceived>());
+        Assert.True(received.Approved);
+        Assert.Equal("Window seat, please", received.Text);
+    }
+
+    [Fact]
+    public async Task ANewRequest_TakesFocusFromAnEmptyComposer_ButNotFromOneBeingTypedIn()
+    {
+        var user = TestEnvironment.NewUser("askfocus");
+        await using var context = await NewContextAsync();
+        var page = await SignInAsync(context, user);
+        await StartDinnerAsync(page);
+
+        // The page left focus in the empty composer: the approval takes it, at its remark.
+        var remark = page.GetByLabel("Remark (optional)");
+        await Expect(remark).ToBeFocusedAsync();
+
+        // Someone typing keeps their place when the next approval appears (answered and started over HTTP here, so
+        // nothing in the page moves focus in between).
+        var composer = page.GetByLabel("Message", new() { Exact = true });
+        await composer.FillAsync("draft");
+        using var http = await api.HttpAsAsync(user);
+        var id = OpenConversationId(page);
+        var requestId = await page.Locator("#timeline .request").GetAttributeAsync("data-request-id");
+        using var approved = await http.PostAsJsonAsync($"/api/conversations/{id}/responses", new { requestId, approved = true }, Ct);
+        approved.EnsureSuccessStatusCode();
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Run completed");
+        using var sent = await http.PostAsJsonAsync($"/api/conversations/{id}/messages", new { text = "Can you book a table for four tonight?" }, Ct);
+        sent.EnsureSuccessStatusCode();
+
+        await Expect(remark).ToBeVisibleAsync();
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("Waiting for your answer");
+        await Expect(composer).ToBeFocusedAsync();
+        await Expect(composer).ToHaveValueAsync("draft");
+    }
+
     private Task<IBrowserContext> NewContextAsync() =>
         browser.Browser.NewContextAsync(new() { BaseURL = api.BaseAddress.ToString(), ViewportSize = new() { Width = 1200, Height = 900 } });
 
@@ -251,6 +372,18 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(page.Locator("#connection")).ToHaveTextAsync("Connected");
         return page;
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>The conversation the page shows: its id is the URL's fragment.</summary>
+    private static string OpenConversationId(IPage page) => Uri.UnescapeDataString(new Uri(page.Url).Fragment.TrimStart('#'));
+
+    private static async Task<ConversationInfo> CreateAsync(HttpClient http, string title)
+    {
+        using var response = await http.PostAsJsonAsync("/api/conversations", new { title }, Ct);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<ConversationInfo>(Hosting.ApiJson.Options, Ct))!;
     }
 
     private static async Task StartDinnerAsync(IPage page)

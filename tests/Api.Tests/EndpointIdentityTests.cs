@@ -31,7 +31,7 @@ public sealed class EndpointIdentityTests(ApiFixture api)
     private static readonly string[] AnonymousEndpoints = ["* /healthz", "* /readyz", "* /metrics", "POST /api/dev/token", "GET /demo/research/{topic}/{angle}"];
 
     /// <summary>Static files are served before routing, so they are not endpoints: the page must load before sign-in.</summary>
-    private static readonly string[] StaticFiles = ["/", "/index.html", "/app.js", "/agent-client.js", "/app.css"];
+    private static readonly string[] StaticFiles = ["/", "/index.html", "/app.js", "/app.css", "/lib/agents-client/index.js", "/lib/marked.esm.js", "/lib/purify.es.mjs"];
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
