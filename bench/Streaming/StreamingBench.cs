@@ -65,11 +65,22 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
             }
         }
 
-        if (shapes.Count > 0 || wants("R2"))
+        if (wants("I1"))
+        {
+            await using var single = await StartSingleNodeAsync(model, cancellationToken);
+            results.AddRange(await IdleAsync(single, cancellationToken));
+        }
+
+        if (shapes.Count > 0 || wants("R2") || wants("I1"))
         {
             var clock = Stopwatch.StartNew();
             await using var cluster = await StartClusterAsync(model, await postgres.CreateDatabaseAsync("bench", cancellationToken), silos: quick ? 2 : 3, cancellationToken);
             Console.WriteLine($"{cluster.Description}: started in {clock.Elapsed.TotalSeconds:0.0} s");
+            if (wants("I1"))
+            {
+                results.AddRange(await IdleAsync(cluster, cancellationToken));
+            }
+
             measured.AddRange(await MeasureShapesAsync(cluster, model, shapes, cancellationToken));
             Console.WriteLine($"{cluster.Description}: done in {clock.Elapsed.TotalSeconds:0.0} s");
             if (wants("R2"))
@@ -335,6 +346,25 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         var gateway = await gatewayStart;
         servers.Add(gateway);
         return new ServiceTarget("postgres", $"cluster of {silos} silos and a gateway, PostgreSQL", servers, gateway);
+    }
+
+    // ---- I1: a node at rest ------------------------------------------------------------------------
+
+    /// <summary>
+    /// CPU of each process of a freshly started target with no traffic at all, after start-up work has settled (JIT
+    /// tiers, the first membership rounds): what stream polling, timers and probes cost a node that serves nobody.
+    /// The busiest process is the figure; the issue's target is 2 % of a core.
+    /// </summary>
+    private async Task<List<BenchResult>> IdleAsync(StreamTarget target, CancellationToken cancellationToken)
+    {
+        await Task.Delay(quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(45), cancellationToken);
+        var before = target.Servers.Select(s => s.CpuTime).ToList();
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30), cancellationToken);
+        var shares = target.Servers.Select((s, i) => (s.Name, Share: (s.CpuTime - before[i]) / clock.Elapsed * 100)).ToList();
+        var busiest = shares.MaxBy(x => x.Share);
+        Console.WriteLine($"  I1 {target.Name} at rest: {string.Join(", ", shares.Select(x => $"{x.Name} {x.Share:0.00} %"))} of a core");
+        return [new($"I1.{target.Name}", $"I1 {target.Description} with no traffic: CPU of its busiest process ({busiest.Name})", busiest.Share, "% of a core", true)];
     }
 
     // ---- R1: replay ---------------------------------------------------------------------------------
