@@ -30,7 +30,9 @@ public sealed partial class GrainCalls(IOptions<GatewayOptions> options, TimePro
             {
                 return await call(attempt > 1);
             }
-            catch (Exception ex) when (TransportFailures.IsTransient(ex))
+            // Orleans cancels a call whose placement lost its directory partition to a dying silo: a cancellation
+            // the request did not ask for is that, and as transient as the death itself.
+            catch (Exception ex) when (TransportFailures.IsTransient(ex) || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
                 var delay = Backoff.DelayAfter(attempt);
                 if (attempt >= options.Value.CallAttempts || time.GetElapsedTime(started) + delay > options.Value.RetryBudget
