@@ -37,12 +37,19 @@ export class MarkdownView {
   #element;
   #blocks = []; // { raw, nodes }, one per top-level token
   #links = '{}';
+  #source = null;
 
   constructor(element) {
     this.#element = element;
   }
 
+  /** Shows `text`; the same text again costs nothing (views call this on every update of their item). */
   render(text) {
+    if (text === this.#source) {
+      return;
+    }
+
+    this.#source = text;
     const tokens = markdown.lexer(text ?? '');
     // A reference definition that arrives later changes blocks above it whose source did not change.
     const links = JSON.stringify(tokens.links ?? {});

@@ -68,7 +68,6 @@ export class UserMessageView {
 
 export class AssistantMessageView {
   #markdown;
-  #text = null;
   #interrupted = null;
 
   constructor(item) {
@@ -80,10 +79,7 @@ export class AssistantMessageView {
 
   update(item) {
     // The list updates this view at most once a frame, so a streaming message is rendered at most once a frame.
-    if (item.text !== this.#text) {
-      this.#text = item.text;
-      this.#markdown.render(item.text);
-    }
+    this.#markdown.render(item.text);
 
     this.element.classList.toggle('streaming', item.streaming);
     // Screen readers wait for the whole message instead of reading every token of it.

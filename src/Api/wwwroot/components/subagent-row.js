@@ -71,7 +71,6 @@ export class SubagentRow {
 
 class ChildMessage {
   #markdown;
-  #text = null;
 
   constructor(item) {
     this.element = el('div', { className: 'child-message' });
@@ -80,10 +79,7 @@ class ChildMessage {
   }
 
   update(item) {
-    if (item.text !== this.#text) {
-      this.#text = item.text;
-      this.#markdown.render(item.text);
-    }
+    this.#markdown.render(item.text);
 
     this.element.classList.toggle('streaming', item.streaming);
   }
