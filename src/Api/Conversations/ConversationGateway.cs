@@ -55,7 +55,7 @@ public sealed class ConversationGateway(
         var body = command ?? throw ConversationException.InvalidArgument("a body { text, clientMessageId? } is required");
         var send = () => Grain(conversationId).SendMessageAsync(userId, body, cancellationToken);
         var seq = body.ClientMessageId is null
-            ? await GrainCalls.OnceAsync(send)
+            ? await GrainCalls.OnceAsync(send, cancellationToken)
             : await calls.RetriedAsync("SendMessage", _ => send(), cancellationToken);
         return new SeqResult(seq);
     }
@@ -156,7 +156,7 @@ public sealed class ConversationGateway(
     {
         RequireId(conversationId);
         var body = command ?? throw ConversationException.InvalidArgument("a body { afterSeq } is required");
-        var info = await GrainCalls.OnceAsync(() => Grain(conversationId).ForkAsync(userId, body.AfterSeq, cancellationToken));
+        var info = await GrainCalls.OnceAsync(() => Grain(conversationId).ForkAsync(userId, body.AfterSeq, cancellationToken), cancellationToken);
         await hub.Clients.User(userId).ConversationCreated(info);
         return info;
     }
@@ -170,7 +170,7 @@ public sealed class ConversationGateway(
     {
         RequireId(conversationId);
         ContractLimits.RequireCursor(afterSeq);
-        return GrainCalls.OnceAsync(() => ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value, cancellationToken));
+        return GrainCalls.OnceAsync(() => ConversationWatch.OpenAsync(grains, feeds, userId, conversationId, afterSeq, options.Value, cancellationToken), cancellationToken);
     }
 
     /// <summary>Malformed ids are refused here, before any grain is touched.</summary>

@@ -30,9 +30,7 @@ public sealed partial class GrainCalls(IOptions<GatewayOptions> options, TimePro
             {
                 return await call(attempt > 1);
             }
-            // Orleans cancels a call whose placement lost its directory partition to a dying silo: a cancellation
-            // the request did not ask for is that, and as transient as the death itself.
-            catch (Exception ex) when (TransportFailures.IsTransient(ex) || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            catch (Exception ex) when (TransportFailures.IsTransient(ex, cancellationToken))
             {
                 var delay = Backoff.DelayAfter(attempt);
                 if (attempt >= options.Value.CallAttempts || time.GetElapsedTime(started) + delay > options.Value.RetryBudget
@@ -57,24 +55,17 @@ public sealed partial class GrainCalls(IOptions<GatewayOptions> options, TimePro
         }, cancellationToken);
 
     /// <summary>Runs a call that is not safe to repeat once; a transient failure is <c>unavailable</c>.</summary>
-    public static async Task<T> OnceAsync<T>(Func<Task<T>> call)
+    public static async Task<T> OnceAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
             return await call();
         }
-        catch (Exception ex) when (TransportFailures.IsTransient(ex))
+        catch (Exception ex) when (TransportFailures.IsTransient(ex, cancellationToken))
         {
             throw TransportFailures.Unavailable(ex);
         }
     }
-
-    /// <inheritdoc cref="OnceAsync{T}(Func{Task{T}})"/>
-    public static Task OnceAsync(Func<Task> call) => OnceAsync(async () =>
-    {
-        await call();
-        return true;
-    });
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Operation}: attempt {Attempt} failed with {Failure}; trying again in {DelayMs:0} ms")]
     private static partial void LogRetrying(ILogger logger, string operation, int attempt, string failure, double delayMs);

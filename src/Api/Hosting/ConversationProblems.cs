@@ -101,7 +101,7 @@ public static class ConversationProblems
             {
                 ConversationException e => Create(e.Code, e.Message),
                 // A failure of another process that no call site translated: still the client's unavailable, not a 500.
-                _ when TransportFailures.IsTransient(exception) => Create(ErrorCodes.Unavailable, TransportFailures.Unavailable(exception).Detail),
+                _ when TransportFailures.IsTransient(exception, httpContext.RequestAborted) => Create(ErrorCodes.Unavailable, TransportFailures.Unavailable(exception).Detail),
                 BadHttpRequestException e when e.StatusCode == StatusCodes.Status413PayloadTooLarge => Create(ErrorCodes.TooLarge, e.Message),
                 BadHttpRequestException e => Create(ErrorCodes.InvalidArgument, e.InnerException?.Message ?? e.Message),
                 _ => null,

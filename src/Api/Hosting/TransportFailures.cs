@@ -14,7 +14,15 @@ public static class TransportFailures
     /// <summary>What a 503 tells a client to wait: a silo's death is noticed and routed around within seconds.</summary>
     public const int RetryAfterSeconds = 1;
 
-    public static bool IsTransient(Exception exception) => exception switch
+    /// <summary>
+    /// Whether <paramref name="exception"/> is such a failure, for a request that <paramref name="requestAborted"/>
+    /// ends: a cancellation the request did not ask for is Orleans giving up on a call whose placement or directory
+    /// lookup went with a dying silo, as transient as the death itself.
+    /// </summary>
+    public static bool IsTransient(Exception exception, CancellationToken requestAborted) =>
+        exception is OperationCanceledException ? !requestAborted.IsCancellationRequested : IsTransient(exception);
+
+    private static bool IsTransient(Exception exception) => exception switch
     {
         ConversationException => false,
         ConnectionFailedException or SocketConnectionException or OrleansMessageRejectionException or GatewayTooBusyException

@@ -129,7 +129,7 @@ public sealed class ConversationErrorsFilter : IHubFilter
         {
             throw new HubException(ex.Message, ex);
         }
-        catch (Exception ex) when (TransportFailures.IsTransient(ex))
+        catch (Exception ex) when (TransportFailures.IsTransient(ex, invocationContext.Context.ConnectionAborted))
         {
             // A failure of another process that no call site translated: the contract's unavailable all the same.
             throw new HubException(TransportFailures.Unavailable(ex).Message, ex);

@@ -51,7 +51,7 @@ public sealed class ChatConversations(
         try
         {
             var info = await GrainCalls.OnceAsync(() => grains.GetGrain<IConversationGrain>(conversationId)
-                .CreateAsync(userId, new CreateConversation(Text: text, ClientMessageId: clientMessageId), cancellationToken));
+                .CreateAsync(userId, new CreateConversation(Text: text, ClientMessageId: clientMessageId), cancellationToken), cancellationToken);
             await hub.Clients.User(userId).ConversationCreated(info);
             // A new conversation's log starts with that message.
             return 1;

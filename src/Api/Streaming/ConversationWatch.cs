@@ -193,7 +193,7 @@ public sealed class ConversationWatch : IDisposable
             {
                 waited += await FailoverBackoff.WaitAsync(attempt, TimeProvider.System, cancellationToken);
             }
-            catch (Exception ex) when (TransportFailures.IsTransient(ex))
+            catch (Exception ex) when (TransportFailures.IsTransient(ex, cancellationToken))
             {
                 // Past its patience: the watcher ends as unavailable, and its client watches again from its last seq.
                 throw TransportFailures.Unavailable(ex);
