@@ -86,13 +86,7 @@ public sealed class ApiFixture : IAsyncLifetime
     }
 
     /// <summary>A development token for <paramref name="user"/>, from the app's own route.</summary>
-    public async Task<string> TokenAsync(string user)
-    {
-        using var response = await Http.PostAsJsonAsync("/api/dev/token", new { user });
-        response.EnsureSuccessStatusCode();
-        var body = await response.Content.ReadFromJsonAsync<TokenResponse>();
-        return body!.Token;
-    }
+    public Task<string> TokenAsync(string user) => DevTokens.FetchAsync(Http, user);
 
     /// <summary>An HTTP client that calls as <paramref name="user"/>.</summary>
     public async Task<HttpClient> HttpAsAsync(string user)
@@ -115,5 +109,4 @@ public sealed class ApiFixture : IAsyncLifetime
         return connection;
     }
 
-    private sealed record TokenResponse(string Token);
 }

@@ -84,13 +84,13 @@ public sealed class ClientTests(ApiFixture api)
         var settings = new Dictionary<string, string>
         {
             ["Llm__DemoTokensPerSecond"] = "40",
-            ["Auth__SigningKey"] = Convert.ToBase64String([.. Guid.NewGuid().ToByteArray(), .. Guid.NewGuid().ToByteArray()]),
+            ["Auth__SigningKey"] = TestEnvironment.NewSigningKey(),
         };
         var service = await ApiProcess.StartAsync(directory, port, settings, Ct);
         try
         {
             using var http = new HttpClient { BaseAddress = service.BaseAddress };
-            var token = await DevTokenAsync(http, "restart");
+            var token = await DevTokens.FetchAsync(http, "restart", Ct);
             await using var client = new AgentClient(new AgentClientOptions
             {
                 BaseAddress = service.BaseAddress,
@@ -168,7 +168,7 @@ public sealed class ClientTests(ApiFixture api)
             ["Agent__RequireApproval__0"] = "",
             ["Auth__DevTokens"] = "true",
             ["Auth__AllowDevTokensInCluster"] = "true",
-            ["Auth__SigningKey"] = Convert.ToBase64String([.. Guid.NewGuid().ToByteArray(), .. Guid.NewGuid().ToByteArray()]),
+            ["Auth__SigningKey"] = TestEnvironment.NewSigningKey(),
         };
         await SiloProcess.MigrateAsync(settings, Ct);
         var directory = TestEnvironment.NewTempDirectory();
@@ -181,7 +181,7 @@ public sealed class ClientTests(ApiFixture api)
             silos.Add(SiloProcess.Start(directory, settings, TestEnvironment.FreePort()));
             gateway = await ApiProcess.StartAsync(directory, port, settings, Ct);
             using var http = new HttpClient { BaseAddress = gateway.BaseAddress };
-            var token = await DevTokenAsync(http, "failover");
+            var token = await DevTokens.FetchAsync(http, "failover", Ct);
             await using var client = new AgentClient(new AgentClientOptions
             {
                 BaseAddress = gateway.BaseAddress,
@@ -254,13 +254,4 @@ public sealed class ClientTests(ApiFixture api)
         Assert.Null(AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException("An unexpected error occurred on the server.")));
         Assert.Null(AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException($"the word {code}s: is not a code")));
     }
-
-    private static async Task<string> DevTokenAsync(HttpClient http, string user)
-    {
-        using var response = await http.PostAsJsonAsync("/api/dev/token", new { user }, Ct);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<TokenReply>(Ct))!.Token;
-    }
-
-    private sealed record TokenReply(string Token);
 }

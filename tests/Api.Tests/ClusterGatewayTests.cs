@@ -68,7 +68,7 @@ public sealed class ClusterGatewayTests
                 // Off by default in a cluster; this test mints its own tokens.
                 ["Auth:DevTokens"] = "true",
                 ["Auth:AllowDevTokensInCluster"] = "true",
-                ["Auth:SigningKey"] = Convert.ToBase64String(Guid.NewGuid().ToByteArray().Concat(Guid.NewGuid().ToByteArray()).ToArray()),
+                ["Auth:SigningKey"] = TestEnvironment.NewSigningKey(),
             });
             await gateway.StartAsync(Ct);
             var management = gateway.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0);
@@ -76,7 +76,7 @@ public sealed class ClusterGatewayTests
 
             var baseAddress = new Uri(gateway.Urls.Single());
             using var http = new HttpClient { BaseAddress = baseAddress };
-            var token = (await (await http.PostAsJsonAsync("/api/dev/token", new { user = "alice" }, Ct)).Content.ReadFromJsonAsync<TokenResponse>(Ct))!.Token;
+            var token = await DevTokens.FetchAsync(http, "alice", Ct);
             var clients = new List<HubConnection>();
             for (var i = 0; i < runs; i++)
             {
@@ -179,5 +179,4 @@ public sealed class ClusterGatewayTests
     }
 
 
-    private sealed record TokenResponse(string Token);
 }

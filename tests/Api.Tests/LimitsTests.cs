@@ -254,8 +254,6 @@ public abstract class LimitedApp(IReadOnlyDictionary<string, string?> settings) 
     private async Task<string> TokenAsync(string user)
     {
         using var http = new HttpClient { BaseAddress = _baseAddress };
-        using var response = await http.PostAsJsonAsync("/api/dev/token", new { user });
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
+        return await DevTokens.FetchAsync(http, user);
     }
 }

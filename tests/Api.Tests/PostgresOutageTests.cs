@@ -132,8 +132,7 @@ public sealed class PostgresOutageTests
 
     private static async Task<HubConnection> ConnectAsync(WebApplication app, HttpClient http)
     {
-        var token = (await (await http.PostAsJsonAsync("/api/dev/token", new { user = TestEnvironment.NewUser("outage") }, Ct))
-            .Content.ReadFromJsonAsync<TokenResponse>(Ct))!.Token;
+        var token = await TokenAsync(http);
         var hub = new HubConnectionBuilder()
             .WithUrl(new Uri(new Uri(app.Urls.Single()), "/hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
             .AddJsonProtocol(o => ApiJson.Configure(o.PayloadSerializerOptions))
@@ -142,9 +141,7 @@ public sealed class PostgresOutageTests
         return hub;
     }
 
-    private static async Task<string> TokenAsync(HttpClient http) =>
-        (await (await http.PostAsJsonAsync("/api/dev/token", new { user = TestEnvironment.NewUser("outage") }, Ct))
-            .Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>(Ct))!["token"]!.GetValue<string>();
+    private static Task<string> TokenAsync(HttpClient http) => DevTokens.FetchAsync(http, TestEnvironment.NewUser("outage"), Ct);
 
     private static async Task<HttpStatusCode> ReadinessAsync(HttpClient http)
     {
@@ -169,5 +166,4 @@ public sealed class PostgresOutageTests
         return true;
     }
 
-    private sealed record TokenResponse(string Token);
 }

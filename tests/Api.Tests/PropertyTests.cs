@@ -122,9 +122,7 @@ public sealed class PropertyTests
             if (!_tokens.TryGetValue(user, out var token))
             {
                 using var http = new HttpClient { BaseAddress = BaseAddress };
-                using var response = await http.PostAsJsonAsync("/api/dev/token", new { user }, Ct);
-                response.EnsureSuccessStatusCode();
-                token = _tokens[user] = (await response.Content.ReadFromJsonAsync<TokenResponse>(Ct))!.Token;
+                token = _tokens[user] = await DevTokens.FetchAsync(http, user, Ct);
             }
 
             var hub = new HubConnectionBuilder()
@@ -566,5 +564,4 @@ public sealed class PropertyTests
 
     private static string Describe(List<EventEnvelope> log) => string.Join(", ", log.Select(e => $"{e.Seq}:{e.Type}"));
 
-    private sealed record TokenResponse(string Token);
 }

@@ -33,7 +33,7 @@ public sealed class SiloDeathTests
         await using var postgres = new PostgresServer();
         var connectionString = await postgres.CreateDatabaseAsync("silodeath", Ct);
         var clusterId = $"death-{Guid.NewGuid():N}";
-        var signingKey = Convert.ToBase64String([.. Guid.NewGuid().ToByteArray(), .. Guid.NewGuid().ToByteArray()]);
+        var signingKey = TestEnvironment.NewSigningKey();
         var settings = new Dictionary<string, string>
         {
             ["Orleans__Mode"] = "Cluster",
@@ -199,8 +199,7 @@ public sealed class SiloDeathTests
         public static async Task<Client> ConnectAsync(Uri gateway, string user, CancellationToken cancellationToken)
         {
             var http = new HttpClient { BaseAddress = gateway, Timeout = CallBound };
-            using var tokenResponse = await http.PostAsJsonAsync("/api/dev/token", new { user }, cancellationToken);
-            var token = (await tokenResponse.Content.ReadFromJsonAsync<TokenResponse>(cancellationToken))!.Token;
+            var token = await DevTokens.FetchAsync(http, user, cancellationToken);
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             var hub = new HubConnectionBuilder()
                 .WithUrl(new Uri(gateway, "/hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
@@ -417,5 +416,4 @@ public sealed class SiloDeathTests
     }
 
 
-    private sealed record TokenResponse(string Token);
 }

@@ -24,6 +24,9 @@ internal static class TestEnvironment
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>A key to sign tokens with (<c>Auth:SigningKey</c>), for processes that must accept each other's tokens.</summary>
+    public static string NewSigningKey() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
     /// <summary>A user name no other test uses, so tests never see each other's conversations.</summary>
     public static string NewUser(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 13)];
 
