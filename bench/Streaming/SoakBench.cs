@@ -157,8 +157,7 @@ internal sealed class SoakBench(TimeSpan duration, int users, string workDirecto
         var client = await service.ConnectClientAsync(user, cancellationToken);
         try
         {
-            var info = await client.CreateConversationAsync(
-                new CreateConversation(Text: "Can you order dinner for two tonight?", ClientMessageId: Guid.NewGuid().ToString("N")), cancellationToken);
+            var info = await client.CreateConversationAsync(new CreateConversation(Text: "Can you order dinner for two tonight?"), cancellationToken);
             var watcher = new ConversationWatcher(info.Id, null);
             var turns = random.Next(1, 4);
             for (var turn = 0; turn < turns; turn++)

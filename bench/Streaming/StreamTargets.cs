@@ -85,17 +85,13 @@ internal sealed class ServiceTarget(string name, string description, IReadOnlyLi
     public ServerProcess Gateway { get; } = gateway;
 
     public override async Task<IStreamClient> ConnectAsync(CancellationToken cancellationToken) =>
-        new Client(await ConnectClientAsync(cancellationToken));
-
-    public Task<AgentClient> ConnectClientAsync(CancellationToken cancellationToken) => ConnectClientAsync("bench", null, cancellationToken);
-
-    public Task<AgentClient> ConnectClientAsync(string user, CancellationToken cancellationToken) => ConnectClientAsync(user, null, cancellationToken);
+        new Client(await ConnectClientAsync("bench", cancellationToken));
 
     /// <summary>
     /// The service's .NET client (src/Client) as <paramref name="user"/>, with a development token from the gateway,
     /// connected: it retries what is safe to repeat and watches again from its last seq, as any client of ours does.
     /// </summary>
-    public async Task<AgentClient> ConnectClientAsync(string user, ILogger<AgentClient>? logger, CancellationToken cancellationToken)
+    public async Task<AgentClient> ConnectClientAsync(string user, CancellationToken cancellationToken, ILogger<AgentClient>? logger = null)
     {
         if (!_tokens.TryGetValue(user, out var token))
         {
@@ -223,7 +219,7 @@ internal sealed class ConversationWatcher(string conversationId, ChunkStamps? st
     }
 }
 
-/// <summary>Counts the watches a client opened again (its "watching again" log lines): R2's rewatch figure.</summary>
+/// <summary>Counts the watches a client opened again (its <c>WatchResumed</c> log events): R2's rewatch figure.</summary>
 internal sealed class RewatchCounter : ILogger<AgentClient>
 {
     private int _count;
@@ -236,7 +232,7 @@ internal sealed class RewatchCounter : ILogger<AgentClient>
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (eventId.Name == "LogRewatch")
+        if (eventId.Name == "WatchResumed")
         {
             Interlocked.Increment(ref _count);
         }

@@ -383,24 +383,24 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         await using (var writer = await StartSingleNodeAsync("replay", directory, noMerging, cancellationToken))
         {
             // Written without a watcher (R1 measures reading it back): started, then polled until the run has ended.
-            await using var hub = await writer.ConnectClientAsync(cancellationToken);
+            await using var writing = await writer.ConnectClientAsync("bench", cancellationToken);
             var reply = FakeReply.Stream().StampedText(chunks, TimeSpan.Zero);
-            var written = await RunToEndAsync(hub, $"{model.NewScript().Then(reply).Marker} A long answer.", cancellationToken);
+            var written = await RunToEndAsync(writing, $"{model.NewScript().Then(reply).Marker} A long answer.", cancellationToken);
             (conversationId, lastSeq) = (written.Id, written.LastSeq);
         }
 
         await using var reader = await StartSingleNodeAsync("replay", directory, noMerging, cancellationToken);
-        await using var connection = await reader.ConnectClientAsync(cancellationToken);
+        await using var client = await reader.ConnectClientAsync("bench", cancellationToken);
         // The process warmed up on a small conversation first (JIT, pools): what is measured is that conversation's activation.
-        var small = await RunToEndAsync(connection, $"{model.NewScript().Then(FakeReply.Stream().StampedText(5, TimeSpan.Zero)).Marker} Hi.", cancellationToken);
+        var small = await RunToEndAsync(client, $"{model.NewScript().Then(FakeReply.Stream().StampedText(5, TimeSpan.Zero)).Marker} Hi.", cancellationToken);
 
-        await ReplayOnceAsync(connection, small.Id, small.LastSeq, cancellationToken);
+        await ReplayOnceAsync(client, small.Id, small.LastSeq, cancellationToken);
         var activation = Stopwatch.StartNew();
-        var info = await connection.GetAsync(conversationId, cancellationToken);
+        var info = await client.GetAsync(conversationId, cancellationToken);
         activation.Stop();
 
-        var (cold, coldError) = await ReplayOnceAsync(connection, conversationId, lastSeq, cancellationToken);
-        var (warm, warmError) = await ReplayOnceAsync(connection, conversationId, lastSeq, cancellationToken);
+        var (cold, coldError) = await ReplayOnceAsync(client, conversationId, lastSeq, cancellationToken);
+        var (warm, warmError) = await ReplayOnceAsync(client, conversationId, lastSeq, cancellationToken);
 
         // Where the replay's time goes: the same pages read straight from the file by the store, in this process.
         var store = new Agents.Grains.Storage.SqliteEventStore(
@@ -434,7 +434,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
     /// <summary>Starts a conversation with <paramref name="prompt"/> and, without watching it, polls until its run has ended.</summary>
     private static async Task<ConversationInfo> RunToEndAsync(AgentClient client, string prompt, CancellationToken cancellationToken)
     {
-        var info = await client.CreateConversationAsync(new CreateConversation(Text: prompt, ClientMessageId: Guid.NewGuid().ToString("N")), cancellationToken);
+        var info = await client.CreateConversationAsync(new CreateConversation(Text: prompt), cancellationToken);
         while (info.Status != ConversationStatus.Idle)
         {
             await Task.Delay(50, cancellationToken);
@@ -489,7 +489,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         var rewatches = new RewatchCounter();
         for (var i = 0; i < runs; i++)
         {
-            var client = await cluster.ConnectClientAsync("bench", rewatches, cancellationToken);
+            var client = await cluster.ConnectClientAsync("bench", cancellationToken, rewatches);
             clients.Add(client);
             // A long answer, and the same again for a step retried after the failover.
             // Long enough for a second kill when the first silo hosted none of the runs.

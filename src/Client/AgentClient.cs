@@ -317,12 +317,12 @@ public sealed partial class AgentClient : IAsyncDisposable
             Backoff.DelayAfter((int)Math.Min(retryContext.PreviousRetryCount + 1, 10));
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Method}: attempt {Attempt} failed ({Failure}); trying again")]
+    [LoggerMessage(EventId = 1, EventName = "CallRetried", Level = LogLevel.Information, Message = "{Method}: attempt {Attempt} failed ({Failure}); trying again")]
     private static partial void LogRetry(ILogger logger, string method, int attempt, string failure);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Watch of {ConversationId}: watching again after seq {LastSeq} ({Failure})")]
+    [LoggerMessage(EventId = 2, EventName = "WatchResumed", Level = LogLevel.Information, Message = "Watch of {ConversationId}: watching again after seq {LastSeq} ({Failure})")]
     private static partial void LogRewatch(ILogger logger, string conversationId, long lastSeq, string failure);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Watch of {ConversationId}: seq {Seq} came after {LastSeq}; filling the gap")]
+    [LoggerMessage(EventId = 3, EventName = "WatchGap", Level = LogLevel.Warning, Message = "Watch of {ConversationId}: seq {Seq} came after {LastSeq}; filling the gap")]
     private static partial void LogGap(ILogger logger, string conversationId, long lastSeq, long seq);
 }
