@@ -110,7 +110,11 @@ public sealed partial class AgentClient : IAsyncDisposable
         return (await CallAsync<SeqReply>("SendMessage", [conversationId, command], retry: true, cancellationToken)).Seq;
     }
 
-    /// <summary>Answers an input request; returns the seq of <c>input.received</c> (null when a retry found it answered by the first attempt).</summary>
+    /// <summary>
+    /// Answers an input request; returns the seq of <c>input.received</c>, or null when a repeat after a lost reply
+    /// found the request answered: most likely by the first attempt, but the contract makes any second answer
+    /// <c>conflict</c>, so only the log (its <c>input.received</c>) says whose answer it was.
+    /// </summary>
     public async Task<long?> RespondAsync(string conversationId, Respond answer, CancellationToken cancellationToken = default)
     {
         try
