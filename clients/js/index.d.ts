@@ -80,7 +80,7 @@ export type EventType = EventEnvelope['type'];
 /** The contract's code in an error (an AgentError or one straight from SignalR), or null when it has none. */
 export function errorCode(error: unknown): ErrorCode | null;
 
-/** A new client message id (a UUID), so that a resent message is stored once. */
+/** A new client message id (a UUID where crypto.randomUUID exists, else a random string), so that a resent message is stored once. */
 export function newClientMessageId(): string;
 
 /** What every call rejects with. Its message starts at the code: "not_found: ...". */

@@ -54,7 +54,8 @@ export class AgentClient {
       this.#emit('state', 'connected');
     });
     this.#connection.onclose(() => {
-      // SignalR's own reconnecting gives up after a while; this client does not.
+      // Reconnecting never gives up (the retry delay above never says stop), but a server that closes the connection
+      // and disallows reconnecting ends it here: this client starts again all the same.
       this.#resetConnected();
       this.#emit('state', 'disconnected');
       if (!this.#stopped) {

@@ -1,7 +1,7 @@
 // The conversation as a page shows it, folded from the log's events. Pure and immutable: reduce returns a new state
 // that shares every item the event did not touch, so a view can skip what kept its identity. Where the server's fold
 // (ConversationState.Apply) decides something a page shows — the status, the open requests, a run's usage — this
-// decides it the same way; tests/reducer.test.mjs checks it against the server's fold of recorded histories.
+// decides it the same way; test/reducer.test.mjs checks it against the server's fold of recorded histories.
 
 const TERMINAL = { 'run.completed': 'completed', 'run.failed': 'failed', 'run.cancelled': 'cancelled' };
 
