@@ -2,10 +2,7 @@
 // resuming from the last seq it delivered; the calls that are safe to repeat are retried after a lost connection or
 // `unavailable`. Calls reject with AgentError.
 import { AgentError, errorCode } from './errors.js';
-import { AgentWatch, DEFAULT_GIVE_UP_AFTER_MS } from './watch.js';
-
-export { AgentError, errorCode } from './errors.js';
-export { AgentWatch } from './watch.js';
+import { AgentWatch } from './watch.js';
 
 /** A new client message id, so that a resent message is stored once. */
 export function newClientMessageId() {
@@ -206,7 +203,7 @@ export class AgentClient {
    * @param {number} [options.giveUpAfterMs] how long the watch keeps trying without progress before it ends with
    *   unavailable (willRetry false); 60 s by default, Infinity for never.
    */
-  watch(conversationId, afterSeq, onEvent, { onError, giveUpAfterMs = DEFAULT_GIVE_UP_AFTER_MS } = {}) {
+  watch(conversationId, afterSeq, onEvent, { onError, giveUpAfterMs } = {}) {
     const watch = new AgentWatch({
       conversationId,
       afterSeq: Number(afterSeq) || 0,

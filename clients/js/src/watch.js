@@ -3,8 +3,6 @@ import { AgentError, errorCode } from './errors.js';
 /** Refusals that watching again cannot change: the watch ends. */
 const FATAL_CODES = new Set(['not_found', 'invalid_argument']);
 
-export const DEFAULT_GIVE_UP_AFTER_MS = 60_000;
-
 /**
  * A running watch of one conversation (made by AgentClient.watch): delivers each event once, in order, across lost
  * streams and reconnects, by watching again from the last seq it delivered.
@@ -20,8 +18,8 @@ export class AgentWatch {
   #retryTimer = null;
 
   /** @internal Made by AgentClient.watch. */
-  constructor(options) {
-    this.#options = options;
+  constructor({ giveUpAfterMs = 60_000, ...options }) {
+    this.#options = { ...options, giveUpAfterMs };
     this.conversationId = options.conversationId;
     /** The seq of the last event delivered: the cursor a resumed stream starts after. */
     this.lastSeq = options.afterSeq;
