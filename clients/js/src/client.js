@@ -1,6 +1,7 @@
 // A client of the Agents hub (/hubs/agent). The connection reconnects forever, with backoff; a watch survives it by
 // resuming from the last seq it delivered; the calls that are safe to repeat are retried after a lost connection or
 // `unavailable`. Calls reject with AgentError.
+import { backoff } from './backoff.js';
 import { AgentError, errorCode } from './errors.js';
 import { AgentWatch } from './watch.js';
 
@@ -10,7 +11,6 @@ export function newClientMessageId() {
 }
 
 const MAX_ATTEMPTS = 6;
-const backoff = attempt => Math.min(10_000, 250 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
 
 export class AgentClient {
   #signalR;

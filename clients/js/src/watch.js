@@ -1,3 +1,4 @@
+import { backoff } from './backoff.js';
 import { AgentError, errorCode } from './errors.js';
 
 /** Refusals that watching again cannot change: the watch ends. */
@@ -136,7 +137,7 @@ export class AgentWatch {
     }
 
     this.#troubled();
-    this.#retryTimer = setTimeout(() => this.#subscribe(), Math.min(5_000, 100 * 2 ** this.#failures++));
+    this.#retryTimer = setTimeout(() => this.#subscribe(), backoff(this.#failures++));
   }
 
   #troubled() {
