@@ -139,7 +139,10 @@ export interface RespondOptions {
 export interface WatchOptions {
   /** Told of each lost stream; willRetry false when the watch has ended (not_found, invalid_argument, or giving up). */
   onError?: (error: AgentError, willRetry: boolean) => void;
-  /** How long to keep trying without progress before ending with unavailable; 60000 by default, Infinity for never. */
+  /**
+   * How long to keep trying after a failure (a lost connection, a stream error) without delivering an event before
+   * ending with unavailable; 60000 by default, Infinity for never. An open stream with nothing new is not a failure.
+   */
   giveUpAfterMs?: number;
 }
 

@@ -200,8 +200,9 @@ export class AgentClient {
    * @param {object} [options]
    * @param {(error: AgentError, willRetry: boolean) => void} [options.onError] told of each lost stream; not_found and
    *   invalid_argument end the watch (willRetry false), anything else is watched again from the last seq.
-   * @param {number} [options.giveUpAfterMs] how long the watch keeps trying without progress before it ends with
-   *   unavailable (willRetry false); 60 s by default, Infinity for never.
+   * @param {number} [options.giveUpAfterMs] how long the watch keeps trying after a failure (a lost connection, a
+   *   stream error) without delivering an event before it ends with unavailable (willRetry false); 60 s by default,
+   *   Infinity for never. An open stream with nothing new is not a failure.
    */
   watch(conversationId, afterSeq, onEvent, { onError, giveUpAfterMs } = {}) {
     const watch = new AgentWatch({
@@ -211,7 +212,7 @@ export class AgentClient {
       onError,
       giveUpAfterMs,
       connection: this.#connection,
-      whenConnected: () => this.#whenConnected(),
+      whenConnected: timeoutMs => this.#whenConnected(timeoutMs),
       onStopped: stopped => this.#watches.delete(stopped),
     });
     this.#watches.add(watch);
@@ -262,7 +263,8 @@ export class AgentClient {
     });
   }
 
-  #whenConnected() {
+  /** Resolves once connected; rejects with unavailable when stopped, or after `timeoutMs` without a connection. */
+  #whenConnected(timeoutMs) {
     if (this.#stopped) {
       return Promise.reject(new AgentError('unavailable', 'the client was stopped'));
     }
@@ -275,7 +277,15 @@ export class AgentClient {
       this.start();
     }
 
-    return this.#connected.promise;
+    const { promise } = this.#connected;
+    if (!Number.isFinite(timeoutMs)) {
+      return promise;
+    }
+
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new AgentError('unavailable', `no connection to the service within ${timeoutMs} ms`)), Math.max(0, timeoutMs));
+      promise.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
   }
 
   // One promise per disconnected spell: every call and watch waiting for the connection is let go together.
