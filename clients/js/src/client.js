@@ -220,7 +220,7 @@ export class AgentClient {
   }
 
   /**
-   * Invokes a hub method. With `retry`, a lost connection or unavailable is tried again (the call must be safe to
+   * Invokes a hub method. With `retry`, unavailable or a lost connection is tried again (the call must be safe to
    * repeat); `doneOnRepeat` is the refusal that, met by a repeat, means the first attempt was done, and what to return.
    */
   async #call(method, args, { retry = false, doneOnRepeat = null } = {}) {
@@ -229,15 +229,17 @@ export class AgentClient {
       try {
         return await this.#connection.invoke(method, ...args);
       } catch (error) {
-        // A refusal (it carries a code) is final, but for unavailable: another process failed (a silo died) and the
-        // same call succeeds in a moment. That and a lost connection are retried for the calls safe to repeat.
         const code = errorCode(error);
         if (attempt > 0 && code && code === doneOnRepeat?.code) {
           return doneOnRepeat.value;
         }
 
+        // Worth another try: unavailable (another process failed, a silo died, and the same call succeeds in a
+        // moment), or a failure with no code that came with a lost connection. A refusal is final, and so is a
+        // failure with no code on a connection still up: the server failed at the call itself and would again.
         const connectionLost = this.#connection.state !== this.#signalR.HubConnectionState.Connected;
-        if (!retry || (code && code !== 'unavailable') || this.#stopped || attempt + 1 >= MAX_ATTEMPTS) {
+        const transient = code === 'unavailable' || (!code && connectionLost);
+        if (!retry || !transient || this.#stopped || attempt + 1 >= MAX_ATTEMPTS) {
           throw AgentError.from(error, connectionLost ? 'unavailable' : null);
         }
 
