@@ -112,6 +112,8 @@ export interface AgentClientOptions {
   signalR?: SignalRModule;
   /** Defaults to LogLevel.Warning. */
   logLevel?: LogLevel;
+  /** How long a call waits for the connection before it rejects with unavailable; 30000 by default. */
+  connectTimeoutMs?: number;
 }
 
 export interface CreateOptions {

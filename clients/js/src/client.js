@@ -15,6 +15,7 @@ const MAX_ATTEMPTS = 6;
 export class AgentClient {
   #signalR;
   #connection;
+  #connectTimeoutMs;
   #stopped = false;
   #starting = null;
   #connected = null;
@@ -29,13 +30,16 @@ export class AgentClient {
    * @param {string} [options.hubUrl] defaults to '/hubs/agent' (absolute in node).
    * @param {object} [options.signalR] the @microsoft/signalr module; defaults to the global one of signalr.min.js.
    * @param {number} [options.logLevel] a signalR.LogLevel; defaults to Warning.
+   * @param {number} [options.connectTimeoutMs] how long a call waits for the connection before it rejects with
+   *   unavailable; 30 s by default (as the .NET client's ConnectTimeout).
    */
-  constructor({ accessTokenFactory, hubUrl = '/hubs/agent', signalR = globalThis.signalR, logLevel } = {}) {
+  constructor({ accessTokenFactory, hubUrl = '/hubs/agent', signalR = globalThis.signalR, logLevel, connectTimeoutMs = 30_000 } = {}) {
     if (!signalR) {
       throw new Error('AgentClient needs @microsoft/signalr: load signalr.min.js first or pass { signalR }.');
     }
 
     this.#signalR = signalR;
+    this.#connectTimeoutMs = connectTimeoutMs;
     this.#connection = new signalR.HubConnectionBuilder()
       .withUrl(hubUrl, { accessTokenFactory })
       .withAutomaticReconnect({ nextRetryDelayInMilliseconds: context => backoff(context.previousRetryCount) })
@@ -225,7 +229,7 @@ export class AgentClient {
    */
   async #call(method, args, { retry = false, doneOnRepeat = null } = {}) {
     for (let attempt = 0; ; attempt++) {
-      await this.#whenConnected();
+      await this.#whenConnected(this.#connectTimeoutMs);
       try {
         return await this.#connection.invoke(method, ...args);
       } catch (error) {

@@ -110,3 +110,14 @@ test('respond: a repeat after a lost reply that meets conflict resolves to { seq
   await assert.rejects(client.respond('c_1', { requestId: 'q_1', approved: true }), error => error.code === 'conflict');
   await client.stop();
 });
+
+test('a call waits connectTimeoutMs for a connection that does not come, then rejects with unavailable', async () => {
+  const connection = scriptedConnection(() => info);
+  connection.start = () => new Promise(() => {});
+  const client = clientOn(connection, { connectTimeoutMs: 100 });
+  const started = Date.now();
+  await assert.rejects(client.get('c_1'), error => error.code === 'unavailable' && /no connection/.test(error.message));
+  assert.ok(Date.now() - started >= 95);
+  assert.equal(connection.invocations.length, 0);
+  await client.stop();
+});

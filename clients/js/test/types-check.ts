@@ -8,7 +8,7 @@ import {
 } from '@agents/client';
 
 export async function everything(token: string): Promise<void> {
-  const client = new AgentClient({ accessTokenFactory: async () => token, hubUrl: 'http://localhost:5000/hubs/agent', signalR, logLevel: signalR.LogLevel.Error });
+  const client = new AgentClient({ accessTokenFactory: async () => token, hubUrl: 'http://localhost:5000/hubs/agent', signalR, logLevel: signalR.LogLevel.Error, connectTimeoutMs: 10_000 });
   const offState = client.on('state', (state, error) => console.log(state.toUpperCase(), error));
   const offCreated = client.on('conversationCreated', (info: ConversationInfo) => console.log(info.id, info.parentId));
   await client.start();
