@@ -120,6 +120,7 @@ export interface CreateOptions {
   title?: string;
   /** The first message: a run starts. */
   text?: string;
+  /** Stored with the first message as given; none is made, since create is never repeated. */
   clientMessageId?: string;
 }
 

@@ -130,11 +130,12 @@ export class AgentClient {
   }
 
   /**
-   * Creates a conversation; with a text its first run starts. Not retried: the service names the conversation on
-   * each call, so a repeat would make a second one.
+   * Creates a conversation; with a text its first run starts, and the caller's clientMessageId, if any, is stored
+   * with it. Not retried (so none is made up): the service names the conversation on each call, and a repeat would
+   * make a second one.
    */
   async create({ title, text, clientMessageId } = {}) {
-    return this.#call('CreateConversation', [{ title, text, clientMessageId: text ? clientMessageId ?? newClientMessageId() : undefined }]);
+    return this.#call('CreateConversation', [{ title, text, clientMessageId }]);
   }
 
   /** The caller's top-level conversations, most recently updated first. */

@@ -121,3 +121,13 @@ test('a call waits connectTimeoutMs for a connection that does not come, then re
   assert.equal(connection.invocations.length, 0);
   await client.stop();
 });
+
+test('create passes on the caller\'s clientMessageId and makes none of its own', async () => {
+  const connection = scriptedConnection(() => info);
+  const client = clientOn(connection);
+  await client.start();
+  await client.create({ text: 'hello' });
+  await client.create({ text: 'hello', clientMessageId: 'm_1' });
+  assert.deepEqual(connection.invocations.map(i => [i.method, i.args[0].clientMessageId]), [['CreateConversation', undefined], ['CreateConversation', 'm_1']]);
+  await client.stop();
+});

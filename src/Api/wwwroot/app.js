@@ -5,7 +5,7 @@
 // does the part a framework would: it folds the log into immutable state in which an unchanged item keeps its
 // object identity. A keyed list that updates only the views whose item object changed (components/keyed-list.js)
 // is then all the diffing needed: a streamed token touches one message, and nothing else is rebuilt.
-import { AgentClient, newClientMessageId } from '@agents/client';
+import { AgentClient } from '@agents/client';
 import { ConversationList } from './components/conversation-list.js';
 import { ConversationPanel } from './components/conversation-panel.js';
 import { describe, Notice, showConnection } from './components/notice.js';
@@ -140,7 +140,7 @@ class App {
     submit.disabled = true;
     this.#notice.clear();
     try {
-      const info = await this.#client.create(text ? { text, clientMessageId: newClientMessageId() } : {});
+      const info = await this.#client.create(text ? { text } : {});
       ui.newText.value = '';
       this.#upsert(info);
       this.select(info.id);
