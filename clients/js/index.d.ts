@@ -334,7 +334,10 @@ export interface ConversationStore {
 }
 
 export interface ConversationStoreOptions {
-  afterSeq?: number;
+  /** A state folded before to go on from: the watch starts after its lastSeq. initialState(conversationId) by default. */
+  state?: ConversationState;
+  /** The watch's (WatchOptions). */
+  giveUpAfterMs?: number;
   onError?: (error: AgentError, willRetry: boolean) => void;
 }
 
