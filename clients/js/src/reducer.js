@@ -8,6 +8,10 @@ const TERMINAL = { 'run.completed': 'completed', 'run.failed': 'failed', 'run.ca
 // The events that close a model call and may carry its usage (the server's IModelCallUsage).
 const MODEL_CALL_EVENTS = new Set(['message.assistant', 'message.interrupted', 'tool.call']);
 
+// The status depends on the active run and on its calls' states and requests: only these events change those, so
+// only they pay for the scan of the items (a streamed delta, the commonest event, does not).
+const STATUS_EVENTS = new Set(['run.started', 'tool.call', 'input.requested', 'input.received', 'tool.result', ...Object.keys(TERMINAL)]);
+
 /** The state before the first event. */
 export function initialState(conversationId = null) {
   return {
@@ -43,9 +47,11 @@ export function reduce(state, envelope) {
     }
 
     handler(next, envelope);
+    if (STATUS_EVENTS.has(envelope.type)) {
+      next.status = statusOf(next);
+    }
   }
 
-  next.status = statusOf(next);
   return next;
 }
 
