@@ -95,7 +95,7 @@ const HANDLERS = {
     } else if (!item) {
       // One message streams at a time: a new one means the one before will not go on.
       closeStreaming(s);
-      append(s, { kind: 'assistant', id: messageId, seq: e.seq, runId: e.runId, messageId, text, streaming: true, interrupted: null });
+      append(s, assistantItem(e, true));
     }
   },
 
@@ -105,7 +105,7 @@ const HANDLERS = {
     if (find(s, messageId)) {
       update(s, messageId, item => ({ ...item, text, streaming: false }));
     } else {
-      append(s, { kind: 'assistant', id: messageId, seq: e.seq, runId: e.runId, messageId, text, streaming: false, interrupted: null });
+      append(s, assistantItem(e, false));
     }
   },
 
@@ -228,6 +228,11 @@ function endRun(s, e) {
   s.activeRunId = null;
   s.lastRunOutcome = outcome;
   s.openRequests = [];
+}
+
+function assistantItem(e, streaming) {
+  const { messageId, text } = e.data;
+  return { kind: 'assistant', id: messageId, seq: e.seq, runId: e.runId, messageId, text, streaming, interrupted: null };
 }
 
 function runItem(e, event, { reason = null, error = null, usage = null }) {
