@@ -161,6 +161,19 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
     }
 
     [Fact]
+    public async Task ASignInTheServerRefuses_SaysWhyInTheNotice()
+    {
+        await using var context = await NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/");
+        // The form lets no such name through, but a stored name signs in at once, as it is.
+        await page.EvaluateAsync("() => localStorage.setItem('agents.user', 'not a name!')");
+        await page.ReloadAsync();
+        await Expect(page.Locator("#notice")).ToContainTextAsync("user must be 1-64 characters");
+        await Expect(page.Locator("#app")).ToBeHiddenAsync();
+    }
+
+    [Fact]
     public async Task MarkupInATitleOrMessage_IsShownAsText_AndNeverRuns()
     {
         const string markup = "<img src=x onerror=\"window.__pwned=1\"><b>bold</b>";

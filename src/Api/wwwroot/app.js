@@ -56,22 +56,48 @@ class App {
     localStorage.setItem(USER_KEY, user);
     ui.user.value = user;
     ui.signIn.textContent = 'Switch user';
-    if (this.#client) {
-      this.#panel.close();
-      await this.#client.stop();
-    }
-
+    const previous = this.#client;
     // A fresh development token on every (re)connect: it survives a server restart with a new signing key.
     const client = new AgentClient({ accessTokenFactory: () => fetchDevToken(user) });
     this.#client = client;
-    client.on('state', state => showConnection(ui.connection, state));
-    client.on('conversationCreated', info => this.#upsert(info));
-    ui.signedOut.hidden = true;
-    ui.app.hidden = false;
+    // A sign-in overtaken by another (a second click on Switch user) stops at its next await.
+    const current = () => this.#client === client;
+    client.on('state', state => current() && showConnection(ui.connection, state));
+    client.on('conversationCreated', info => current() && this.#upsert(info));
+    showConnection(ui.connection, client.state);
+    this.#panel.close();
     this.#conversations.clear();
     this.#list.clear();
+    await previous?.stop();
+
+    // start() never fails (it retries until it connects), so a refusal for good (no development tokens here, a
+    // name the server will not take) would only ever show as "Connecting…": asked once here, it reaches the notice.
+    try {
+      await fetchDevToken(user);
+    } catch (error) {
+      if (current()) {
+        ui.app.hidden = true;
+        ui.signedOut.hidden = false;
+        throw error;
+      }
+    }
+
+    if (!current()) {
+      return;
+    }
+
+    ui.signedOut.hidden = true;
+    ui.app.hidden = false;
     await client.start();
-    await this.#refreshList();
+    if (!current()) {
+      return;
+    }
+
+    await this.#refreshList(client);
+    if (!current()) {
+      return;
+    }
+
     const id = idInHash();
     if (id) {
       this.select(id);
@@ -101,13 +127,17 @@ class App {
     this.#renderList();
   }
 
-  async #refreshList() {
+  async #refreshList(client) {
     try {
-      const infos = await this.#client.list();
-      this.#conversations = new Map(infos.map(info => [info.id, info]));
-      this.#renderList();
+      const infos = await client.list();
+      if (client === this.#client) {
+        this.#conversations = new Map(infos.map(info => [info.id, info]));
+        this.#renderList();
+      }
     } catch (error) {
-      this.#notice.show(`Could not list conversations: ${describe(error)}`);
+      if (client === this.#client) {
+        this.#notice.show(`Could not list conversations: ${describe(error)}`);
+      }
     }
   }
 
