@@ -115,6 +115,7 @@ class App {
       history.replaceState(null, '', `#${encodeURIComponent(id)}`);
     }
 
+    this.#leaveOpen();
     this.#panel.open(this.#client, this.#conversations.get(id) ?? { id });
     this.#renderList();
     // A sub-agent opened from its parent is not listed yet: its info adds it. A failure shows through the watch.
@@ -122,17 +123,30 @@ class App {
   }
 
   #showNone() {
+    this.#leaveOpen();
     this.#panel.close();
     history.replaceState(null, '', location.pathname + location.search);
     this.#renderList();
   }
 
+  /**
+   * The list shows the open conversation's status as its panel reports it, and nobody reports it once the panel
+   * shows another: one whose run was still going is asked for its info once more as it is left.
+   */
+  #leaveOpen() {
+    const left = this.#conversations.get(this.#panel.id);
+    if (left && left.status !== 'idle') {
+      const client = this.#client;
+      client.get(left.id).then(info => client === this.#client && this.#upsert(info), () => {});
+    }
+  }
+
   async #refreshList(client) {
     try {
       const infos = await client.list();
+      // Merged, not replaced: what arrived while the list was on its way (a new conversation, a report) stays.
       if (client === this.#client) {
-        this.#conversations = new Map(infos.map(info => [info.id, info]));
-        this.#renderList();
+        this.#upsert(...infos);
       }
     } catch (error) {
       if (client === this.#client) {
@@ -141,22 +155,36 @@ class App {
     }
   }
 
-  /** Merges what is known of a conversation; the list is drawn again only when something in it changed. */
-  #upsert(patch) {
-    const old = this.#conversations.get(patch.id);
-    if (old && Object.keys(patch).every(key => old[key] === patch[key])) {
-      return;
+  /**
+   * Merges what is known of conversations: an info older than the one held (a smaller lastSeq) changes nothing,
+   * updatedAt never goes back (the open conversation reports when its last run moved; the server's time, its last
+   * event's, may be later still), and the list is drawn again only when something in it changed.
+   */
+  #upsert(...patches) {
+    let changed = false;
+    for (const patch of patches) {
+      const old = this.#conversations.get(patch.id);
+      if (old && patch.lastSeq < old.lastSeq) {
+        continue;
+      }
+
+      const info = { ...old, ...patch };
+      if (old && Date.parse(old.updatedAt) > Date.parse(info.updatedAt)) {
+        info.updatedAt = old.updatedAt;
+      }
+
+      if (old && Object.keys(info).every(key => info[key] === old[key])) {
+        continue;
+      }
+
+      this.#conversations.set(info.id, info);
+      this.#panel.setInfo(info);
+      changed = true;
     }
 
-    const info = { ...old, ...patch };
-    // The open conversation reports when its last run moved; the server's own time may be later still.
-    if (old?.updatedAt && Date.parse(old.updatedAt) > Date.parse(info.updatedAt)) {
-      info.updatedAt = old.updatedAt;
+    if (changed) {
+      this.#renderList();
     }
-
-    this.#conversations.set(info.id, info);
-    this.#panel.setInfo(info);
-    this.#renderList();
   }
 
   #renderList() {

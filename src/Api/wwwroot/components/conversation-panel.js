@@ -14,7 +14,7 @@ const STATUS_TEXT = {
 export class ConversationPanel {
   #ui;
   #app;
-  #open = null; // { id, client, live, state, events, timeline, reported }
+  #open = null; // { id, client, live, state, events, timeline }
 
   /**
    * @param ui the page's elements (see app.js)
@@ -53,7 +53,7 @@ export class ConversationPanel {
     delete ui.timeline.dataset.events;
     delete ui.timeline.dataset.lastSeq;
 
-    const open = { id, client, state: null, events: 0, reported: null };
+    const open = { id, client, state: null, events: 0 };
     open.timeline = new Timeline(ui.timeline, ui.conversation, {
       client,
       open: childId => this.#app.open(childId),
@@ -111,14 +111,11 @@ export class ConversationPanel {
     }
   }
 
-  /** Tells the list what it shows of this conversation, when that changed: its status, and that it moved up. */
+  /** Tells the list what it shows of this conversation (its status, and that it moved up); the app skips what it knows. */
   #report(open, state) {
     const run = state.runs.at(-1);
-    const patch = { id: open.id, status: state.status, lastRunOutcome: state.lastRunOutcome, updatedAt: run?.endedAt ?? run?.startedAt };
-    const key = JSON.stringify(patch);
-    if (run && key !== open.reported) {
-      open.reported = key;
-      this.#app.report(patch);
+    if (run) {
+      this.#app.report({ id: open.id, status: state.status, lastRunOutcome: state.lastRunOutcome, updatedAt: run.endedAt ?? run.startedAt });
     }
   }
 
