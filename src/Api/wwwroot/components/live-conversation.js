@@ -2,8 +2,7 @@
 import { createConversationStore, errorCode } from '@agents/client';
 
 /**
- * Folds the conversation's log with the package's store and calls `onChange(state, events)` after each event
- * (`events`: how many this watch folded). The store's watch gives up (unavailable) after a minute without
+ * Folds the conversation's log with the package's store and calls `onChange(state)` after each event. The store's watch gives up (unavailable) after a minute without
  * progress, e.g. while the network is down, but the client reconnects forever: so this watches again, from the
  * start, with a fresh store that is not shown until it has caught up with the one it replaces. Item ids stay the
  * same, so the views keyed by them are updated, not rebuilt. `onLost(error)` is told when the conversation cannot
@@ -14,7 +13,6 @@ export function watchConversation(client, conversationId, { onChange, onLost }) 
   let stopped = false;
   let shownSeq = 0;
   const watch = () => {
-    let events = 0;
     const current = createConversationStore(client, conversationId, {
       onError: (error, willRetry) => {
         if (willRetry || stopped || store !== current) {
@@ -30,10 +28,9 @@ export function watchConversation(client, conversationId, { onChange, onLost }) 
       },
     });
     current.subscribe(state => {
-      events++;
       if (state.lastSeq >= shownSeq) {
         shownSeq = state.lastSeq;
-        onChange(state, events);
+        onChange(state);
       }
     });
     store = current;
