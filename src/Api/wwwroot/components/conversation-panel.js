@@ -1,6 +1,6 @@
 // The open conversation: its header (title, run status, Cancel), its timeline and the composer. It folds the
 // conversation's log with the package's store and draws the latest state once a frame.
-import { oncePerFrame, setText } from './dom.js';
+import { setText } from './dom.js';
 import { watchConversation } from './live-conversation.js';
 import { describe } from './notice.js';
 import { Timeline } from './timeline.js';
@@ -14,7 +14,7 @@ const STATUS_TEXT = {
 export class ConversationPanel {
   #ui;
   #app;
-  #open = null; // { id, client, live, state, timeline }
+  #open = null; // { id, client, live, timeline }
 
   /**
    * @param ui the page's elements (see app.js)
@@ -52,28 +52,16 @@ export class ConversationPanel {
     this.#showStatus('idle', info.lastRunOutcome ?? null);
     delete ui.timeline.dataset.lastSeq;
 
-    const open = { id, client, state: null };
+    const open = { id, client };
     open.timeline = new Timeline(ui.timeline, ui.conversation, {
       client,
       open: childId => this.#app.open(childId),
       respond: answer => client.respond(id, answer),
       forkAndSend: (afterSeq, text, button) => this.#app.forkAndSend(id, afterSeq, text, button),
     });
-    const render = oncePerFrame(() => {
-      if (this.#open === open) {
-        this.#render(open);
-      }
-    });
     open.live = watchConversation(client, id, {
-      onChange: state => {
-        open.state = state;
-        render();
-      },
-      onLost: error => {
-        if (this.#open === open) {
-          this.#app.lost(id, error);
-        }
-      },
+      onChange: state => this.#render(open, state),
+      onLost: error => this.#app.lost(id, error),
     });
     this.#open = open;
   }
@@ -94,9 +82,8 @@ export class ConversationPanel {
     this.#ui.empty.hidden = false;
   }
 
-  #render(open) {
+  #render(open, state) {
     const ui = this.#ui;
-    const { state } = open;
     const stick = isNearBottom();
     open.timeline.render(state);
     // For people debugging (and tests): how far the view has folded the log.

@@ -1,6 +1,6 @@
 // A sub-agent under its parent's tool step: its title and outcome; opened, it folds the child's own log and
 // shows the child's messages as they stream; "Open" shows the child as a conversation of its own.
-import { el, oncePerFrame, setText } from './dom.js';
+import { el, setText } from './dom.js';
 import { KeyedList } from './keyed-list.js';
 import { watchConversation } from './live-conversation.js';
 import { MarkdownView } from './markdown.js';
@@ -42,18 +42,9 @@ export class SubagentRow {
 
     this.#text.replaceChildren();
     const messages = new KeyedList(this.#text, { keyOf: item => item.id, create: item => new ChildMessage(item) });
-    let state = null;
-    const render = oncePerFrame(() => {
-      if (this.#messages === messages) {
-        messages.render(state.items.filter(item => item.kind === 'assistant'));
-      }
-    });
     this.#messages = messages;
     this.#live = watchConversation(this.#ctx.client, childId, {
-      onChange: next => {
-        state = next;
-        render();
-      },
+      onChange: state => messages.render(state.items.filter(item => item.kind === 'assistant')),
       onLost: () => {
         this.#unwatch();
         this.#text.textContent = 'The sub-agent\'s log cannot be shown.';
