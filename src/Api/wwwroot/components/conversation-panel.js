@@ -84,14 +84,16 @@ export class ConversationPanel {
 
   #render(open, state) {
     const ui = this.#ui;
-    const stick = isNearBottom();
+    const stick = isNearEnd();
     open.timeline.render(state);
     // For people debugging (and tests): how far the view has folded the log.
     ui.timeline.dataset.lastSeq = String(state.lastSeq);
     this.#showStatus(state.status, state.lastRunOutcome);
     this.#report(open, state);
     if (stick) {
-      ui.timeline.lastElementChild?.scrollIntoView({ block: 'end' });
+      // To the very end, the composer under the timeline included: the next render measures from there.
+      const page = document.scrollingElement;
+      page.scrollTop = page.scrollHeight;
     }
   }
 
@@ -147,7 +149,8 @@ export class ConversationPanel {
   }
 }
 
-function isNearBottom() {
+/** Whether the page is scrolled to (near) its end: the reader is following the run. */
+function isNearEnd() {
   const page = document.scrollingElement;
   return page.scrollHeight - page.scrollTop - page.clientHeight < 120;
 }
