@@ -49,7 +49,8 @@ export class ConversationPanel {
     ui.conversation.hidden = false;
     ui.empty.hidden = true;
     setText(ui.title, info.title || id);
-    this.#showStatus('idle', info.lastRunOutcome ?? null);
+    // What the list knew; the log's own status replaces it at the first render.
+    this.#showStatus(info.status ?? 'idle', info.lastRunOutcome ?? null);
     delete ui.timeline.dataset.lastSeq;
 
     const open = { id, client };
