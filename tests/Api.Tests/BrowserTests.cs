@@ -214,7 +214,7 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(subagents.First).ToContainTextAsync("sourdough: Background");
         // Opened, a sub-agent shows its own text, read from its own log.
         await subagents.First.Locator("summary").ClickAsync();
-        await Expect(subagents.First.Locator(".text")).ToContainTextAsync("The story of sourdough");
+        await Expect(subagents.First.Locator(".child-log .message.assistant").Last).ToContainTextAsync("The story of sourdough");
         await Expect(timeline.Locator(".step.subagent[data-state='completed']")).ToHaveCountAsync(3);
         var report = timeline.Locator(".message.assistant").Last;
         await Expect(report).ToContainTextAsync("Report on sourdough");
