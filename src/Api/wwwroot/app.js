@@ -30,7 +30,7 @@ class App {
       open: id => this.select(id),
       forkAndSend: (id, afterSeq, text, button) => this.#forkAndSend(id, afterSeq, text, button),
       report: patch => this.#upsert(patch),
-      lost: (id, error) => {
+      lost: error => {
         this.#notice.show(`This conversation cannot be shown: ${describe(error)}`);
         this.#showNone();
       },
@@ -118,8 +118,10 @@ class App {
     this.#leaveOpen();
     this.#panel.open(this.#client, this.#conversations.get(id) ?? { id });
     this.#renderList();
-    // A sub-agent opened from its parent is not listed yet: its info adds it. A failure shows through the watch.
-    this.#client.get(id).then(info => this.#upsert(info), () => {});
+    if (!this.#conversations.has(id)) {
+      // A sub-agent opened from its parent is not listed yet: its info adds it. A failure shows through the watch.
+      this.#client.get(id).then(info => this.#upsert(info), () => {});
+    }
   }
 
   #showNone() {

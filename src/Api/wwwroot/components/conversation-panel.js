@@ -18,7 +18,7 @@ export class ConversationPanel {
 
   /**
    * @param ui the page's elements (see app.js)
-   * @param app { notice, open(id), forkAndSend(id, afterSeq, text, button), report(patch), lost(id, error) }
+   * @param app { notice, open(id), forkAndSend(id, afterSeq, text, button), report(patch), lost(error) }
    */
   constructor(ui, app) {
     this.#ui = ui;
@@ -62,7 +62,7 @@ export class ConversationPanel {
     });
     open.live = watchConversation(client, id, {
       onChange: state => this.#render(open, state),
-      onLost: error => this.#app.lost(id, error),
+      onLost: error => this.#app.lost(error),
     });
     this.#open = open;
   }
