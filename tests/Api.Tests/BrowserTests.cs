@@ -269,6 +269,21 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         const string request = "**bold**\n\n- one\n- two\n\n<img src=x onerror=__md=1><script>__md=2</script>";
         await using var context = await NewContextAsync();
         var page = await SignInAsync(context, TestEnvironment.NewUser("markdown"));
+        // Every message taken out of the timeline from here on is written down: updated in place, none is.
+        await page.EvaluateAsync("""
+            () => {
+                window.__removedMessages = [];
+                new MutationObserver(records => {
+                    for (const record of records) {
+                        for (const node of record.removedNodes) {
+                            if (node.nodeType === Node.ELEMENT_NODE && node.matches('.message')) {
+                                window.__removedMessages.push(node.className);
+                            }
+                        }
+                    }
+                }).observe(document.getElementById('timeline'), { childList: true, subtree: true });
+            }
+            """);
         await page.GetByLabel("Start a conversation").FillAsync(request);
         await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
 
@@ -293,6 +308,7 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         Assert.Equal(0, await question.Locator("strong, li").CountAsync());
         Assert.True(await question.EvaluateAsync<bool>("el => el.__kept === true"));
         Assert.True(await answer.EvaluateAsync<bool>("el => el.__kept === true"));
+        Assert.Empty(await page.EvaluateAsync<string[]>("() => window.__removedMessages"));
     }
 
     [Fact]
