@@ -80,7 +80,7 @@ export type EventType = EventEnvelope['type'];
 /** The contract's code in an error (an AgentError or one straight from SignalR), or null when it has none. */
 export function errorCode(error: unknown): ErrorCode | null;
 
-/** A new client message id (a UUID), so that a resent message is stored once. */
+/** A new client message id (a UUID where crypto.randomUUID exists, else a random string), so that a resent message is stored once. */
 export function newClientMessageId(): string;
 
 /** What every call rejects with. Its message starts at the code: "not_found: ...". */
@@ -112,12 +112,15 @@ export interface AgentClientOptions {
   signalR?: SignalRModule;
   /** Defaults to LogLevel.Warning. */
   logLevel?: LogLevel;
+  /** How long a call waits for the connection before it rejects with unavailable; 30000 by default. */
+  connectTimeoutMs?: number;
 }
 
 export interface CreateOptions {
   title?: string;
   /** The first message: a run starts. */
   text?: string;
+  /** Stored with the first message as given; none is made, since create is never repeated. */
   clientMessageId?: string;
 }
 
@@ -139,7 +142,10 @@ export interface RespondOptions {
 export interface WatchOptions {
   /** Told of each lost stream; willRetry false when the watch has ended (not_found, invalid_argument, or giving up). */
   onError?: (error: AgentError, willRetry: boolean) => void;
-  /** How long to keep trying without progress before ending with unavailable; 60000 by default, Infinity for never. */
+  /**
+   * How long to keep trying after a failure (a lost connection, a stream error) without delivering an event before
+   * ending with unavailable; 60000 by default, Infinity for never. An open stream with nothing new is not a failure.
+   */
   giveUpAfterMs?: number;
 }
 
@@ -328,7 +334,10 @@ export interface ConversationStore {
 }
 
 export interface ConversationStoreOptions {
-  afterSeq?: number;
+  /** A state folded before to go on from: the watch starts after its lastSeq. initialState(conversationId) by default. */
+  state?: ConversationState;
+  /** The watch's (WatchOptions). */
+  giveUpAfterMs?: number;
   onError?: (error: AgentError, willRetry: boolean) => void;
 }
 

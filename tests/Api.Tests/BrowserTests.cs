@@ -150,14 +150,36 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
             Assert.True(sockets.Count >= 2, "the client reconnected on a new WebSocket");
         }
 
-        // Each seq was delivered exactly once: as many events as the last seq, which is the log's end.
+        // The page folded the log to its end, and shows each of its messages and steps once, each message whole:
+        // nothing lost with the connection, nothing shown twice when the watch resumed.
         using var http = await api.HttpAsAsync(user);
-        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{OpenConversationId(page)}", Hosting.ApiJson.Options, Ct);
+        var id = OpenConversationId(page);
+        var info = await http.GetFromJsonAsync<ConversationInfo>($"/api/conversations/{id}", Hosting.ApiJson.Options, Ct);
         await Expect(timeline).ToHaveAttributeAsync("data-last-seq", info!.LastSeq.ToString());
-        await Expect(timeline).ToHaveAttributeAsync("data-events", info.LastSeq.ToString());
         await Expect(timeline.Locator(".message.user")).ToHaveCountAsync(1);
         await Expect(timeline.Locator(".message.assistant")).ToHaveCountAsync(2);
         await Expect(timeline.Locator(".step.tool")).ToHaveCountAsync(2);
+        var log = (await http.GetFromJsonAsync<EventPage>($"/api/conversations/{id}/events?limit=1000", Hosting.ApiJson.Options, Ct))!.Events.Select(e => e.Data).ToList();
+        Assert.Equal(info.LastSeq, log.Count);
+        await Expect(timeline.Locator(".message.user .text")).ToHaveTextAsync(log.OfType<UserMessageSent>().Select(m => m.Text).ToArray());
+        await Expect(timeline.Locator(".message.assistant .text")).ToHaveTextAsync(log.OfType<AssistantMessageCompleted>().Select(m => m.Text.Trim()).ToArray());
+        await Expect(timeline.Locator(".step.progress")).ToHaveTextAsync(log.OfType<ProgressReported>().Select(p => p.Text).ToArray());
+        Assert.Equal(
+            log.OfType<ToolCalled>().Select(c => c.CallId),
+            await timeline.Locator(".step.tool").EvaluateAllAsync<string[]>("steps => steps.map(step => step.dataset.callId)"));
+    }
+
+    [Fact]
+    public async Task ASignInTheServerRefuses_SaysWhyInTheNotice()
+    {
+        await using var context = await NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/");
+        // The form lets no such name through, but a stored name signs in at once, as it is.
+        await page.EvaluateAsync("() => localStorage.setItem('agents.user', 'not a name!')");
+        await page.ReloadAsync();
+        await Expect(page.Locator("#notice")).ToContainTextAsync("user must be 1-64 characters");
+        await Expect(page.Locator("#app")).ToBeHiddenAsync();
     }
 
     [Fact]
@@ -192,7 +214,7 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         await Expect(subagents.First).ToContainTextAsync("sourdough: Background");
         // Opened, a sub-agent shows its own text, read from its own log.
         await subagents.First.Locator("summary").ClickAsync();
-        await Expect(subagents.First.Locator(".text")).ToContainTextAsync("The story of sourdough");
+        await Expect(subagents.First.Locator(".child-log .message.assistant").Last).ToContainTextAsync("The story of sourdough");
         await Expect(timeline.Locator(".step.subagent[data-state='completed']")).ToHaveCountAsync(3);
         var report = timeline.Locator(".message.assistant").Last;
         await Expect(report).ToContainTextAsync("Report on sourdough");
@@ -247,6 +269,21 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         const string request = "**bold**\n\n- one\n- two\n\n<img src=x onerror=__md=1><script>__md=2</script>";
         await using var context = await NewContextAsync();
         var page = await SignInAsync(context, TestEnvironment.NewUser("markdown"));
+        // Every message taken out of the timeline from here on is written down: updated in place, none is.
+        await page.EvaluateAsync("""
+            () => {
+                window.__removedMessages = [];
+                new MutationObserver(records => {
+                    for (const record of records) {
+                        for (const node of record.removedNodes) {
+                            if (node.nodeType === Node.ELEMENT_NODE && node.matches('.message')) {
+                                window.__removedMessages.push(node.className);
+                            }
+                        }
+                    }
+                }).observe(document.getElementById('timeline'), { childList: true, subtree: true });
+            }
+            """);
         await page.GetByLabel("Start a conversation").FillAsync(request);
         await page.GetByRole(AriaRole.Button, new() { Name = "Start", Exact = true }).ClickAsync();
 
@@ -271,6 +308,7 @@ public sealed class BrowserTests(ApiFixture api, BrowserFixture browser) : IClas
         Assert.Equal(0, await question.Locator("strong, li").CountAsync());
         Assert.True(await question.EvaluateAsync<bool>("el => el.__kept === true"));
         Assert.True(await answer.EvaluateAsync<bool>("el => el.__kept === true"));
+        Assert.Empty(await page.EvaluateAsync<string[]>("() => window.__removedMessages"));
     }
 
     [Fact]

@@ -1,11 +1,9 @@
 // A client of the Agents hub (/hubs/agent). The connection reconnects forever, with backoff; a watch survives it by
 // resuming from the last seq it delivered; the calls that are safe to repeat are retried after a lost connection or
 // `unavailable`. Calls reject with AgentError.
+import { backoff } from './backoff.js';
 import { AgentError, errorCode } from './errors.js';
-import { AgentWatch, DEFAULT_GIVE_UP_AFTER_MS } from './watch.js';
-
-export { AgentError, errorCode } from './errors.js';
-export { AgentWatch } from './watch.js';
+import { AgentWatch } from './watch.js';
 
 /** A new client message id, so that a resent message is stored once. */
 export function newClientMessageId() {
@@ -13,11 +11,11 @@ export function newClientMessageId() {
 }
 
 const MAX_ATTEMPTS = 6;
-const backoff = attempt => Math.min(10_000, 250 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
 
 export class AgentClient {
   #signalR;
   #connection;
+  #connectTimeoutMs;
   #stopped = false;
   #starting = null;
   #connected = null;
@@ -32,13 +30,16 @@ export class AgentClient {
    * @param {string} [options.hubUrl] defaults to '/hubs/agent' (absolute in node).
    * @param {object} [options.signalR] the @microsoft/signalr module; defaults to the global one of signalr.min.js.
    * @param {number} [options.logLevel] a signalR.LogLevel; defaults to Warning.
+   * @param {number} [options.connectTimeoutMs] how long a call waits for the connection before it rejects with
+   *   unavailable; 30 s by default (as the .NET client's ConnectTimeout).
    */
-  constructor({ accessTokenFactory, hubUrl = '/hubs/agent', signalR = globalThis.signalR, logLevel } = {}) {
+  constructor({ accessTokenFactory, hubUrl = '/hubs/agent', signalR = globalThis.signalR, logLevel, connectTimeoutMs = 30_000 } = {}) {
     if (!signalR) {
       throw new Error('AgentClient needs @microsoft/signalr: load signalr.min.js first or pass { signalR }.');
     }
 
     this.#signalR = signalR;
+    this.#connectTimeoutMs = connectTimeoutMs;
     this.#connection = new signalR.HubConnectionBuilder()
       .withUrl(hubUrl, { accessTokenFactory })
       .withAutomaticReconnect({ nextRetryDelayInMilliseconds: context => backoff(context.previousRetryCount) })
@@ -54,7 +55,8 @@ export class AgentClient {
       this.#emit('state', 'connected');
     });
     this.#connection.onclose(() => {
-      // SignalR's own reconnecting gives up after a while; this client does not.
+      // Reconnecting never gives up (the retry delay above never says stop), but a server that closes the connection
+      // and disallows reconnecting ends it here: this client starts again all the same.
       this.#resetConnected();
       this.#emit('state', 'disconnected');
       if (!this.#stopped) {
@@ -128,11 +130,12 @@ export class AgentClient {
   }
 
   /**
-   * Creates a conversation; with a text its first run starts. Not retried: the service names the conversation on
-   * each call, so a repeat would make a second one.
+   * Creates a conversation; with a text its first run starts, and the caller's clientMessageId, if any, is stored
+   * with it. Not retried (so none is made up): the service names the conversation on each call, and a repeat would
+   * make a second one.
    */
   async create({ title, text, clientMessageId } = {}) {
-    return this.#call('CreateConversation', [{ title, text, clientMessageId: text ? clientMessageId ?? newClientMessageId() : undefined }]);
+    return this.#call('CreateConversation', [{ title, text, clientMessageId }]);
   }
 
   /** The caller's top-level conversations, most recently updated first. */
@@ -202,10 +205,11 @@ export class AgentClient {
    * @param {object} [options]
    * @param {(error: AgentError, willRetry: boolean) => void} [options.onError] told of each lost stream; not_found and
    *   invalid_argument end the watch (willRetry false), anything else is watched again from the last seq.
-   * @param {number} [options.giveUpAfterMs] how long the watch keeps trying without progress before it ends with
-   *   unavailable (willRetry false); 60 s by default, Infinity for never.
+   * @param {number} [options.giveUpAfterMs] how long the watch keeps trying after a failure (a lost connection, a
+   *   stream error) without delivering an event before it ends with unavailable (willRetry false); 60 s by default,
+   *   Infinity for never. An open stream with nothing new is not a failure.
    */
-  watch(conversationId, afterSeq, onEvent, { onError, giveUpAfterMs = DEFAULT_GIVE_UP_AFTER_MS } = {}) {
+  watch(conversationId, afterSeq, onEvent, { onError, giveUpAfterMs } = {}) {
     const watch = new AgentWatch({
       conversationId,
       afterSeq: Number(afterSeq) || 0,
@@ -213,7 +217,7 @@ export class AgentClient {
       onError,
       giveUpAfterMs,
       connection: this.#connection,
-      whenConnected: () => this.#whenConnected(),
+      whenConnected: timeoutMs => this.#whenConnected(timeoutMs),
       onStopped: stopped => this.#watches.delete(stopped),
     });
     this.#watches.add(watch);
@@ -221,24 +225,26 @@ export class AgentClient {
   }
 
   /**
-   * Invokes a hub method. With `retry`, a lost connection or unavailable is tried again (the call must be safe to
+   * Invokes a hub method. With `retry`, unavailable or a lost connection is tried again (the call must be safe to
    * repeat); `doneOnRepeat` is the refusal that, met by a repeat, means the first attempt was done, and what to return.
    */
   async #call(method, args, { retry = false, doneOnRepeat = null } = {}) {
     for (let attempt = 0; ; attempt++) {
-      await this.#whenConnected();
+      await this.#whenConnected(this.#connectTimeoutMs);
       try {
         return await this.#connection.invoke(method, ...args);
       } catch (error) {
-        // A refusal (it carries a code) is final, but for unavailable: another process failed (a silo died) and the
-        // same call succeeds in a moment. That and a lost connection are retried for the calls safe to repeat.
         const code = errorCode(error);
         if (attempt > 0 && code && code === doneOnRepeat?.code) {
           return doneOnRepeat.value;
         }
 
+        // Worth another try: unavailable (another process failed, a silo died, and the same call succeeds in a
+        // moment), or a failure with no code that came with a lost connection. A refusal is final, and so is a
+        // failure with no code on a connection still up: the server failed at the call itself and would again.
         const connectionLost = this.#connection.state !== this.#signalR.HubConnectionState.Connected;
-        if (!retry || (code && code !== 'unavailable') || this.#stopped || attempt + 1 >= MAX_ATTEMPTS) {
+        const transient = code === 'unavailable' || (!code && connectionLost);
+        if (!retry || !transient || this.#stopped || attempt + 1 >= MAX_ATTEMPTS) {
           throw AgentError.from(error, connectionLost ? 'unavailable' : null);
         }
 
@@ -264,7 +270,8 @@ export class AgentClient {
     });
   }
 
-  #whenConnected() {
+  /** Resolves once connected; rejects with unavailable when stopped, or after `timeoutMs` without a connection. */
+  #whenConnected(timeoutMs) {
     if (this.#stopped) {
       return Promise.reject(new AgentError('unavailable', 'the client was stopped'));
     }
@@ -277,7 +284,15 @@ export class AgentClient {
       this.start();
     }
 
-    return this.#connected.promise;
+    const { promise } = this.#connected;
+    if (!Number.isFinite(timeoutMs)) {
+      return promise;
+    }
+
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new AgentError('unavailable', `no connection to the service within ${timeoutMs} ms`)), Math.max(0, timeoutMs));
+      promise.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
   }
 
   // One promise per disconnected spell: every call and watch waiting for the connection is let go together.

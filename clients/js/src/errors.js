@@ -2,7 +2,7 @@
 // wraps it ("An unexpected error occurred invoking 'X' on the server. HubException: not_found: ..."), so the code is
 // matched anywhere in the message.
 
-export const ERROR_CODES = Object.freeze(['invalid_argument', 'not_found', 'conflict', 'rate_limited', 'too_large', 'unavailable']);
+const ERROR_CODES = ['invalid_argument', 'not_found', 'conflict', 'rate_limited', 'too_large', 'unavailable'];
 
 const CODE_PATTERN = new RegExp(`\\b(${ERROR_CODES.join('|')}):`);
 const RETRY_AFTER_PATTERN = /retry after (\d+) s\b/;
@@ -10,7 +10,7 @@ const RETRY_AFTER_PATTERN = /retry after (\d+) s\b/;
 /** A refusal or failure of a call, its message starting at the contract's code ("not_found: ..."). */
 export class AgentError extends Error {
   /**
-   * @param {string | null} code one of ERROR_CODES, or null for a failure the contract does not name.
+   * @param {string | null} code one of the contract's codes, or null for a failure the contract does not name.
    * @param {string} message the text after the code.
    * @param {{ cause?: unknown }} [options]
    */

@@ -1,12 +1,16 @@
 // The conversation as a page shows it, folded from the log's events. Pure and immutable: reduce returns a new state
 // that shares every item the event did not touch, so a view can skip what kept its identity. Where the server's fold
 // (ConversationState.Apply) decides something a page shows — the status, the open requests, a run's usage — this
-// decides it the same way; tests/reducer.test.mjs checks it against the server's fold of recorded histories.
+// decides it the same way; test/reducer.test.mjs checks it against the server's fold of recorded histories.
 
 const TERMINAL = { 'run.completed': 'completed', 'run.failed': 'failed', 'run.cancelled': 'cancelled' };
 
 // The events that close a model call and may carry its usage (the server's IModelCallUsage).
 const MODEL_CALL_EVENTS = new Set(['message.assistant', 'message.interrupted', 'tool.call']);
+
+// The status depends on the active run and on its calls' states and requests: only these events change those, so
+// only they pay for the scan of the items (a streamed delta, the commonest event, does not).
+const STATUS_EVENTS = new Set(['run.started', 'tool.call', 'input.requested', 'input.received', 'tool.result', ...Object.keys(TERMINAL)]);
 
 /** The state before the first event. */
 export function initialState(conversationId = null) {
@@ -43,9 +47,11 @@ export function reduce(state, envelope) {
     }
 
     handler(next, envelope);
+    if (STATUS_EVENTS.has(envelope.type)) {
+      next.status = statusOf(next);
+    }
   }
 
-  next.status = statusOf(next);
   return next;
 }
 
@@ -89,7 +95,7 @@ const HANDLERS = {
     } else if (!item) {
       // One message streams at a time: a new one means the one before will not go on.
       closeStreaming(s);
-      append(s, { kind: 'assistant', id: messageId, seq: e.seq, runId: e.runId, messageId, text, streaming: true, interrupted: null });
+      append(s, assistantItem(e, true));
     }
   },
 
@@ -99,7 +105,7 @@ const HANDLERS = {
     if (find(s, messageId)) {
       update(s, messageId, item => ({ ...item, text, streaming: false }));
     } else {
-      append(s, { kind: 'assistant', id: messageId, seq: e.seq, runId: e.runId, messageId, text, streaming: false, interrupted: null });
+      append(s, assistantItem(e, false));
     }
   },
 
@@ -222,6 +228,11 @@ function endRun(s, e) {
   s.activeRunId = null;
   s.lastRunOutcome = outcome;
   s.openRequests = [];
+}
+
+function assistantItem(e, streaming) {
+  const { messageId, text } = e.data;
+  return { kind: 'assistant', id: messageId, seq: e.seq, runId: e.runId, messageId, text, streaming, interrupted: null };
 }
 
 function runItem(e, event, { reason = null, error = null, usage = null }) {

@@ -5,12 +5,17 @@ import { initialState, reduce } from './reducer.js';
  * Framework-free; getState and subscribe fit React's useSyncExternalStore as they are.
  * @param {import('./client.js').AgentClient} client
  * @param {string} conversationId
- * @param {{ afterSeq?: number, onError?: (error: import('./errors.js').AgentError, willRetry: boolean) => void }} [options]
+ * @param {object} [options]
+ * @param {object} [options.state] a state folded before (by a store that gave up, say) to go on from: the watch
+ *   starts after its lastSeq. The whole log, from initialState(conversationId), by default.
+ * @param {number} [options.giveUpAfterMs] the watch's (AgentClient.watch).
+ * @param {(error: import('./errors.js').AgentError, willRetry: boolean) => void} [options.onError] the watch's.
  */
-export function createConversationStore(client, conversationId, { afterSeq = 0, onError } = {}) {
-  let state = initialState(conversationId);
+export function createConversationStore(client, conversationId, { state: from = initialState(conversationId), giveUpAfterMs, onError } = {}) {
+  let state = from;
   const listeners = new Set();
-  const watch = client.watch(conversationId, afterSeq, event => {
+  // Folding goes on from the state's own lastSeq: any other cursor would skip events or fold some twice.
+  const watch = client.watch(conversationId, state.lastSeq, event => {
     const next = reduce(state, event);
     if (next === state) {
       return;
@@ -20,7 +25,7 @@ export function createConversationStore(client, conversationId, { afterSeq = 0, 
     for (const listener of [...listeners]) {
       listener(state);
     }
-  }, { onError });
+  }, { giveUpAfterMs, onError });
 
   return {
     getState: () => state,

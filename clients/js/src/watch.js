@@ -1,13 +1,16 @@
-import { AgentError, errorCode } from './errors.js';
+import { backoff } from './backoff.js';
+import { AgentError } from './errors.js';
 
 /** Refusals that watching again cannot change: the watch ends. */
 const FATAL_CODES = new Set(['not_found', 'invalid_argument']);
 
-export const DEFAULT_GIVE_UP_AFTER_MS = 60_000;
-
 /**
  * A running watch of one conversation (made by AgentClient.watch): delivers each event once, in order, across lost
  * streams and reconnects, by watching again from the last seq it delivered.
+ *
+ * It gives up as the .NET client's WatchAsync does: the clock starts at a failure (a lost connection, a stream
+ * error, a hole in the seqs) and only a delivered event stops it. An open stream says nothing while the conversation
+ * has nothing new, so silence is never a failure, and no call is spent asking whether it is.
  */
 export class AgentWatch {
   #options;
@@ -15,18 +18,17 @@ export class AgentWatch {
   // Bumped on each subscription, so that a late item of a stream given up on is not taken for one of the current one.
   #generation = 0;
   #stopped = false;
-  #failures = 0;
-  #giveUpTimer = null;
+  #attempt = 0;
+  // When the failures since the last delivered event began; null while there are none.
+  #failingSince = null;
   #retryTimer = null;
 
   /** @internal Made by AgentClient.watch. */
-  constructor(options) {
-    this.#options = options;
+  constructor({ giveUpAfterMs = 60_000, ...options }) {
+    this.#options = { ...options, giveUpAfterMs };
     this.conversationId = options.conversationId;
     /** The seq of the last event delivered: the cursor a resumed stream starts after. */
     this.lastSeq = options.afterSeq;
-    // Nothing is known to work yet: the clock runs until the first event or the service's word that there is none.
-    this.#troubled();
     this.#subscribe();
   }
 
@@ -41,7 +43,6 @@ export class AgentWatch {
     }
 
     this.#stopped = true;
-    clearTimeout(this.#giveUpTimer);
     clearTimeout(this.#retryTimer);
     this.#unsubscribe();
     this.#options.onStopped?.(this);
@@ -53,9 +54,14 @@ export class AgentWatch {
     }
 
     try {
-      await this.#options.whenConnected();
-    } catch {
-      // The client was stopped; it stops its watches too.
+      // Waiting for the connection spends what is left of the watch's patience, and no more.
+      await this.#options.whenConnected(this.#patienceLeft());
+    } catch (error) {
+      // A stopped client stops its watches first: only a wait that ran out is news.
+      if (!this.#stopped) {
+        this.#giveUp(AgentError.from(error, 'unavailable'));
+      }
+
       return;
     }
 
@@ -83,22 +89,6 @@ export class AgentWatch {
         }
       },
     });
-    this.#confirm(current);
-  }
-
-  /**
-   * An open stream says nothing while there is nothing new, so silence alone cannot tell a healthy watch from a
-   * stuck one: the service's answer that the conversation has nothing after lastSeq counts as progress.
-   */
-  async #confirm(current) {
-    try {
-      const info = await this.#options.connection.invoke('GetConversation', this.conversationId);
-      if (current() && info.lastSeq <= this.lastSeq) {
-        this.#progressed();
-      }
-    } catch {
-      // The stream reports its own failure; this was only a probe.
-    }
   }
 
   #deliver(event) {
@@ -109,13 +99,13 @@ export class AgentWatch {
     if (event.seq > this.lastSeq + 1) {
       // Something was skipped: never deliver past a hole, watch again from the last seq delivered.
       this.#unsubscribe();
-      this.#troubled();
-      this.#subscribe();
+      this.#retry(null);
       return;
     }
 
     this.lastSeq = event.seq;
-    this.#progressed();
+    this.#failingSince = null;
+    this.#attempt = 0;
     try {
       this.#options.onEvent(event);
     } catch (error) {
@@ -126,42 +116,39 @@ export class AgentWatch {
 
   #lost(error) {
     this.#subscription = null;
-    const code = error ? errorCode(error) : null;
-    if (FATAL_CODES.has(code)) {
+    const failure = error && AgentError.from(error, 'unavailable');
+    if (FATAL_CODES.has(failure?.code)) {
       this.stop();
-      this.#options.onError?.(AgentError.from(error), false);
+      this.#options.onError?.(failure, false);
       return;
     }
 
-    if (error) {
-      this.#options.onError?.(AgentError.from(error, 'unavailable'), true);
-    }
-
-    this.#troubled();
-    this.#retryTimer = setTimeout(() => this.#subscribe(), Math.min(5_000, 100 * 2 ** this.#failures++));
+    this.#retry(failure);
   }
 
-  #troubled() {
+  /** Watches again after a backoff, unless the failures since the last delivered event have lasted too long. */
+  #retry(failure) {
+    this.#failingSince ??= Date.now();
+    if (this.#patienceLeft() <= 0) {
+      this.#giveUp(failure);
+      return;
+    }
+
+    if (failure) {
+      this.#options.onError?.(failure, true);
+    }
+
+    this.#retryTimer = setTimeout(() => this.#subscribe(), backoff(this.#attempt++));
+  }
+
+  #patienceLeft() {
     const { giveUpAfterMs } = this.#options;
-    if (this.#giveUpTimer === null && Number.isFinite(giveUpAfterMs)) {
-      this.#giveUpTimer = setTimeout(() => this.#giveUp(), giveUpAfterMs);
-    }
+    return this.#failingSince === null ? giveUpAfterMs : giveUpAfterMs - (Date.now() - this.#failingSince);
   }
 
-  #progressed() {
-    this.#failures = 0;
-    clearTimeout(this.#giveUpTimer);
-    this.#giveUpTimer = null;
-  }
-
-  #giveUp() {
-    this.#giveUpTimer = null;
-    if (this.#stopped) {
-      return;
-    }
-
+  #giveUp(cause) {
     this.stop();
-    const error = new AgentError('unavailable', `no progress watching ${this.conversationId} after seq ${this.lastSeq} for ${this.#options.giveUpAfterMs} ms`);
+    const error = new AgentError('unavailable', `could not watch ${this.conversationId} after seq ${this.lastSeq} for ${this.#options.giveUpAfterMs} ms`, { cause });
     this.#options.onError?.(error, false);
   }
 

@@ -179,6 +179,27 @@ test('a store of a run with sub-agents: the children on the call, and listChildr
   store.stop();
 });
 
+test('a store resumed from a mid-run state ends in the same state as one folded from the start', async () => {
+  const client = await connect();
+  const marker = model.script([{ text: 'Part one, ' }, { gate: 'js-resume' }, { text: 'part two.' }]);
+  const info = await client.create({ text: `Resume ${marker}` });
+  const whole = createConversationStore(client, info.id);
+  const mid = await until(() => whole.getState().items.some(i => i.kind === 'assistant' && i.streaming) && whole.getState(), 'the answer streaming');
+  assert.equal(mid.status, 'running');
+
+  const resumed = createConversationStore(client, info.id, { state: mid });
+  const folded = [];
+  resumed.subscribe(state => folded.push(state.lastSeq));
+  assert.equal(resumed.getState(), mid);
+  model.gate('js-resume').open();
+  await until(() => whole.getState().lastRunOutcome && resumed.getState().lastSeq === whole.getState().lastSeq, 'both stores at the end');
+  assert.equal(folded[0], mid.lastSeq + 1, 'the resumed store watched after the state it was given');
+  assert.deepEqual(resumed.getState(), whole.getState());
+  assert.equal(resumed.getState().items.find(i => i.kind === 'assistant').text, 'Part one, part two.');
+  whole.stop();
+  resumed.stop();
+});
+
 test('cancel interrupts the streaming message and ends the run cancelled', async () => {
   const client = await connect();
   const marker = model.script([{ text: 'Thinking ' }, { gate: 'js-cancel' }, { text: 'never.' }]);

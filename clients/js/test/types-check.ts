@@ -8,7 +8,7 @@ import {
 } from '@agents/client';
 
 export async function everything(token: string): Promise<void> {
-  const client = new AgentClient({ accessTokenFactory: async () => token, hubUrl: 'http://localhost:5000/hubs/agent', signalR, logLevel: signalR.LogLevel.Error });
+  const client = new AgentClient({ accessTokenFactory: async () => token, hubUrl: 'http://localhost:5000/hubs/agent', signalR, logLevel: signalR.LogLevel.Error, connectTimeoutMs: 10_000 });
   const offState = client.on('state', (state, error) => console.log(state.toUpperCase(), error));
   const offCreated = client.on('conversationCreated', (info: ConversationInfo) => console.log(info.id, info.parentId));
   await client.start();
@@ -35,7 +35,7 @@ export async function everything(token: string): Promise<void> {
   console.log(watch.conversationId, watch.lastSeq, watch.stopped, maybeSeq, all.length, left);
   watch.stop();
 
-  const store = createConversationStore(client, info.id, { afterSeq: 0, onError: error => console.log(error.message) });
+  const store = createConversationStore(client, info.id, { state: initialState(info.id), giveUpAfterMs: Infinity, onError: error => console.log(error.message) });
   const unsubscribe = store.subscribe((state: ConversationState) => console.log(state.status, state.items.length));
   const state = store.getState();
   for (const item of state.items) {
@@ -87,4 +87,6 @@ export function wrongUses(client: AgentClient, item: Item, state: ConversationSt
   client.on('message', () => {});
   // @ts-expect-error a watch is made by AgentClient.watch
   new AgentWatch();
+  // @ts-expect-error a store goes on from a state, not from a seq
+  createConversationStore(client, 'c_1', { afterSeq: 3 });
 }

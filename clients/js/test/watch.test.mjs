@@ -2,10 +2,10 @@
 // (a hole in the seqs, a repeat) and the give-up clock, which the service tests reach only by stopping the service.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AgentWatch, errorCode } from '../src/index.js';
+import { AgentError, AgentWatch, errorCode } from '../src/index.js';
 
 /** Records each Watch stream opened; the test drives its observer. */
-function fakeConnection({ lastSeq = 0, reachable = true } = {}) {
+function fakeConnection() {
   const streams = [];
   return {
     streams,
@@ -14,19 +14,15 @@ function fakeConnection({ lastSeq = 0, reachable = true } = {}) {
       streams.push(stream);
       return { subscribe: observer => { stream.observer = observer; return { dispose: () => { stream.disposed = true; } }; } };
     },
-    invoke: async () => {
-      if (!reachable) throw new Error('Invocation canceled due to the underlying connection being closed.');
-      return { lastSeq };
-    },
   };
 }
 
-function watchWith(connection, { afterSeq = 0, giveUpAfterMs = 60_000 } = {}) {
+/** `whenConnected` defaults to a connection that is up; the watch passes it how long it may wait. */
+function watchWith(connection, { afterSeq = 0, giveUpAfterMs = 60_000, whenConnected = async () => {} } = {}) {
   const delivered = [];
   const errors = [];
   const watch = new AgentWatch({
-    conversationId: 'c_1', afterSeq, giveUpAfterMs, connection,
-    whenConnected: async () => {},
+    conversationId: 'c_1', afterSeq, giveUpAfterMs, connection, whenConnected,
     onEvent: event => delivered.push(event.seq),
     onError: (error, willRetry) => errors.push([errorCode(error), willRetry]),
   });
@@ -81,28 +77,82 @@ test('a lost stream is watched again from the last seq; not_found ends the watch
   assert.equal(connection.streams.length, 3, 'no watch after a fatal refusal');
 });
 
-test('without progress it gives up after giveUpAfterMs with unavailable', async () => {
-  const connection = fakeConnection({ reachable: false });
-  const { watch, errors } = watchWith(connection, { giveUpAfterMs: 150 });
+const unavailable = () => new Error('An unexpected error occurred. HubException: unavailable: the cluster could not serve the request; retry shortly');
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+/** As the client's: waits at most `ms` for a connection that never comes. */
+const neverConnected = waits => ms => {
+  waits.push(ms);
+  return new Promise((_, reject) => setTimeout(() => reject(new AgentError('unavailable', `no connection within ${ms} ms`)), ms));
+};
+
+test('without a connection it gives up after giveUpAfterMs, having waited no longer', async () => {
+  const connection = fakeConnection();
+  const waits = [];
+  const { watch, errors } = watchWith(connection, { giveUpAfterMs: 150, whenConnected: neverConnected(waits) });
   const started = Date.now();
   await until(() => watch.stopped);
   assert.ok(Date.now() - started >= 140);
+  assert.deepEqual(waits, [150]);
   assert.deepEqual(errors, [['unavailable', false]]);
+  assert.equal(connection.streams.length, 0);
 });
 
-test('an open stream with nothing new is progress: an idle watch does not give up', async () => {
-  const connection = fakeConnection({ lastSeq: 3 });
+test('after a failure the wait for the connection is bounded by what is left of giveUpAfterMs', async () => {
+  const connection = fakeConnection();
+  const waits = [];
+  let up = true;
+  const { watch, errors } = watchWith(connection, { giveUpAfterMs: 1_000, whenConnected: ms => (up ? Promise.resolve() : neverConnected(waits)(ms)) });
+  await until(() => connection.streams.length === 1);
+  up = false;
+  const failedAt = Date.now();
+  connection.streams[0].observer.error(unavailable());
+  await until(() => watch.stopped);
+  const elapsed = Date.now() - failedAt;
+  assert.ok(elapsed >= 950 && elapsed < 1_500, `gave up ${elapsed} ms after the failure`);
+  // The backoff before watching again came off the wait.
+  assert.equal(waits.length, 1);
+  assert.ok(waits[0] < 1_000 && waits[0] > 500, `waited ${waits[0]} ms`);
+  assert.deepEqual(errors, [['unavailable', true], ['unavailable', false]]);
+  assert.equal(connection.streams.length, 1);
+});
+
+test('silence while connected is not a failure: an open stream with nothing new never gives up', async () => {
+  const connection = fakeConnection();
   const { watch, errors } = watchWith(connection, { afterSeq: 3, giveUpAfterMs: 100 });
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(400);
   assert.equal(watch.stopped, false);
   assert.deepEqual(errors, []);
+  assert.equal(connection.streams.length, 1, 'no stream given up on, no call made');
   watch.stop();
 });
 
-test('with events still to come, silence is not progress', async () => {
-  // The service says seq 5 exists but the stream never brings it.
-  const connection = fakeConnection({ lastSeq: 5 });
-  const { watch, errors } = watchWith(connection, { afterSeq: 3, giveUpAfterMs: 100 });
-  await until(() => watch.stopped);
-  assert.deepEqual(errors, [['unavailable', false]]);
+test('a stream opened again does not stop the clock: the next failure past giveUpAfterMs gives up', async () => {
+  const connection = fakeConnection();
+  const { watch, errors } = watchWith(connection, { afterSeq: 3, giveUpAfterMs: 1_000 });
+  await until(() => connection.streams.length === 1);
+  connection.streams[0].observer.error(unavailable());
+  await until(() => connection.streams.length === 2);
+  await sleep(1_100);
+  assert.equal(watch.stopped, false, 'quiet, the stream is not failing');
+  connection.streams[1].observer.error(unavailable());
+  assert.equal(watch.stopped, true);
+  assert.deepEqual(errors, [['unavailable', true], ['unavailable', false]]);
+});
+
+test('a delivered event stops the clock: a later failure is watched again', async () => {
+  const connection = fakeConnection();
+  const { watch, delivered, errors } = watchWith(connection, { afterSeq: 3, giveUpAfterMs: 1_000 });
+  await until(() => connection.streams.length === 1);
+  connection.streams[0].observer.error(unavailable());
+  await until(() => connection.streams.length === 2);
+  connection.streams[1].observer.next(event(4));
+  await sleep(1_100);
+  connection.streams[1].observer.error(unavailable());
+  assert.equal(watch.stopped, false);
+  await until(() => connection.streams.length === 3);
+  assert.equal(connection.streams[2].afterSeq, 4);
+  assert.deepEqual(delivered, [4]);
+  assert.deepEqual(errors, [['unavailable', true], ['unavailable', true]]);
+  watch.stop();
 });

@@ -5,7 +5,7 @@
 // does the part a framework would: it folds the log into immutable state in which an unchanged item keeps its
 // object identity. A keyed list that updates only the views whose item object changed (components/keyed-list.js)
 // is then all the diffing needed: a streamed token touches one message, and nothing else is rebuilt.
-import { AgentClient, newClientMessageId } from '@agents/client';
+import { AgentClient } from '@agents/client';
 import { ConversationList } from './components/conversation-list.js';
 import { ConversationPanel } from './components/conversation-panel.js';
 import { describe, Notice, showConnection } from './components/notice.js';
@@ -30,7 +30,7 @@ class App {
       open: id => this.select(id),
       forkAndSend: (id, afterSeq, text, button) => this.#forkAndSend(id, afterSeq, text, button),
       report: patch => this.#upsert(patch),
-      lost: (id, error) => {
+      lost: error => {
         this.#notice.show(`This conversation cannot be shown: ${describe(error)}`);
         this.#showNone();
       },
@@ -56,22 +56,48 @@ class App {
     localStorage.setItem(USER_KEY, user);
     ui.user.value = user;
     ui.signIn.textContent = 'Switch user';
-    if (this.#client) {
-      this.#panel.close();
-      await this.#client.stop();
-    }
-
+    const previous = this.#client;
     // A fresh development token on every (re)connect: it survives a server restart with a new signing key.
     const client = new AgentClient({ accessTokenFactory: () => fetchDevToken(user) });
     this.#client = client;
-    client.on('state', state => showConnection(ui.connection, state));
-    client.on('conversationCreated', info => this.#upsert(info));
-    ui.signedOut.hidden = true;
-    ui.app.hidden = false;
+    // A sign-in overtaken by another (a second click on Switch user) stops at its next await.
+    const current = () => this.#client === client;
+    client.on('state', state => current() && showConnection(ui.connection, state));
+    client.on('conversationCreated', info => current() && this.#upsert(info));
+    showConnection(ui.connection, client.state);
+    this.#panel.close();
     this.#conversations.clear();
     this.#list.clear();
+    await previous?.stop();
+
+    // start() never fails (it retries until it connects), so a refusal for good (no development tokens here, a
+    // name the server will not take) would only ever show as "Connecting…": asked once here, it reaches the notice.
+    try {
+      await fetchDevToken(user);
+    } catch (error) {
+      if (current()) {
+        ui.app.hidden = true;
+        ui.signedOut.hidden = false;
+        throw error;
+      }
+    }
+
+    if (!current()) {
+      return;
+    }
+
+    ui.signedOut.hidden = true;
+    ui.app.hidden = false;
     await client.start();
-    await this.#refreshList();
+    if (!current()) {
+      return;
+    }
+
+    await this.#refreshList(client);
+    if (!current()) {
+      return;
+    }
+
     const id = idInHash();
     if (id) {
       this.select(id);
@@ -89,44 +115,78 @@ class App {
       history.replaceState(null, '', `#${encodeURIComponent(id)}`);
     }
 
+    this.#leaveOpen();
     this.#panel.open(this.#client, this.#conversations.get(id) ?? { id });
     this.#renderList();
-    // A sub-agent opened from its parent is not listed yet: its info adds it. A failure shows through the watch.
-    this.#client.get(id).then(info => this.#upsert(info), () => {});
+    if (!this.#conversations.has(id)) {
+      // A sub-agent opened from its parent is not listed yet: its info adds it. A failure shows through the watch.
+      this.#client.get(id).then(info => this.#upsert(info), () => {});
+    }
   }
 
   #showNone() {
+    this.#leaveOpen();
     this.#panel.close();
     history.replaceState(null, '', location.pathname + location.search);
     this.#renderList();
   }
 
-  async #refreshList() {
-    try {
-      const infos = await this.#client.list();
-      this.#conversations = new Map(infos.map(info => [info.id, info]));
-      this.#renderList();
-    } catch (error) {
-      this.#notice.show(`Could not list conversations: ${describe(error)}`);
+  /**
+   * The list shows the open conversation's status as its panel reports it, and nobody reports it once the panel
+   * shows another: one whose run was still going is asked for its info once more as it is left.
+   */
+  #leaveOpen() {
+    const left = this.#conversations.get(this.#panel.id);
+    if (left && left.status !== 'idle') {
+      const client = this.#client;
+      client.get(left.id).then(info => client === this.#client && this.#upsert(info), () => {});
     }
   }
 
-  /** Merges what is known of a conversation; the list is drawn again only when something in it changed. */
-  #upsert(patch) {
-    const old = this.#conversations.get(patch.id);
-    if (old && Object.keys(patch).every(key => old[key] === patch[key])) {
-      return;
+  async #refreshList(client) {
+    try {
+      const infos = await client.list();
+      // Merged, not replaced: what arrived while the list was on its way (a new conversation, a report) stays.
+      if (client === this.#client) {
+        this.#upsert(...infos);
+      }
+    } catch (error) {
+      if (client === this.#client) {
+        this.#notice.show(`Could not list conversations: ${describe(error)}`);
+      }
+    }
+  }
+
+  /**
+   * Merges what is known of conversations: an info older than the one held (a smaller lastSeq) changes nothing,
+   * updatedAt never goes back (the open conversation reports when its last run moved; the server's time, its last
+   * event's, may be later still), and the list is drawn again only when something in it changed.
+   */
+  #upsert(...patches) {
+    let changed = false;
+    for (const patch of patches) {
+      const old = this.#conversations.get(patch.id);
+      if (old && patch.lastSeq < old.lastSeq) {
+        continue;
+      }
+
+      const info = { ...old, ...patch };
+      if (old && Date.parse(old.updatedAt) > Date.parse(info.updatedAt)) {
+        info.updatedAt = old.updatedAt;
+      }
+
+      if (old && Object.keys(info).every(key => info[key] === old[key])) {
+        continue;
+      }
+
+      this.#conversations.set(info.id, info);
+      this.#panel.setInfo(info);
+      changed = true;
     }
 
-    const info = { ...old, ...patch };
-    // The open conversation reports when its last run moved; the server's own time may be later still.
-    if (old?.updatedAt && Date.parse(old.updatedAt) > Date.parse(info.updatedAt)) {
-      info.updatedAt = old.updatedAt;
+    if (changed) {
+      this.#renderList();
     }
-
-    this.#conversations.set(info.id, info);
-    this.#panel.setInfo(info);
-    this.#renderList();
   }
 
   #renderList() {
@@ -140,7 +200,7 @@ class App {
     submit.disabled = true;
     this.#notice.clear();
     try {
-      const info = await this.#client.create(text ? { text, clientMessageId: newClientMessageId() } : {});
+      const info = await this.#client.create(text ? { text } : {});
       ui.newText.value = '';
       this.#upsert(info);
       this.select(info.id);

@@ -5,27 +5,28 @@ import { KeyedList } from './keyed-list.js';
 
 export class ConversationList {
   #list;
-  #entries = new Map(); // id -> { info, current } as last rendered, so an unchanged entry keeps its identity
+  #currentId = null;
 
   /** @param onSelect {(id: string) => void} */
   constructor(element, onSelect) {
-    this.#list = new KeyedList(element, { keyOf: entry => entry.info.id, create: entry => new ConversationEntry(entry, onSelect) });
+    this.#list = new KeyedList(element, { keyOf: info => info.id, create: info => new ConversationEntry(info, onSelect) });
   }
 
-  /** Shows `infos` (ConversationInfo objects), marking `currentId` as the one open. */
+  /** Shows `infos` (ConversationInfo objects, replaced when they change), marking `currentId` as the one open. */
   render(infos, currentId) {
     const sorted = [...infos].sort((a, b) => (Date.parse(b.updatedAt) || 0) - (Date.parse(a.updatedAt) || 0));
-    const entries = sorted.map(info => {
-      const current = info.id === currentId;
-      const last = this.#entries.get(info.id);
-      return last?.info === info && last.current === current ? last : { info, current };
-    });
-    this.#entries = new Map(entries.map(entry => [entry.info.id, entry]));
-    this.#list.render(entries);
+    this.#list.render(sorted);
+    if (this.#currentId !== currentId) {
+      this.#list.viewOf(this.#currentId)?.setCurrent(false);
+    }
+
+    // Also when it did not change: the open one may have joined the list only now.
+    this.#list.viewOf(currentId)?.setCurrent(true);
+    this.#currentId = currentId;
   }
 
   clear() {
-    this.#entries.clear();
+    this.#currentId = null;
     this.#list.dispose();
   }
 }
@@ -35,18 +36,21 @@ class ConversationEntry {
   #title = el('span', { className: 'title' });
   #status = el('span', { className: 'status' });
 
-  constructor(entry, onSelect) {
-    this.#button = el('button', { type: 'button', className: 'conversation-link', dataset: { id: entry.info.id } }, this.#title, this.#status);
-    this.#button.addEventListener('click', () => onSelect(entry.info.id));
+  constructor(info, onSelect) {
+    this.#button = el('button', { type: 'button', className: 'conversation-link', dataset: { id: info.id } }, this.#title, this.#status);
+    this.#button.addEventListener('click', () => onSelect(info.id));
     this.element = el('li', {}, this.#button);
-    this.update(entry);
+    this.update(info);
   }
 
-  update({ info, current }) {
-    setAttr(this.#button, 'aria-current', current && 'true');
+  update(info) {
     setText(this.#title, info.title || info.id);
     this.#status.dataset.status = info.status;
     setText(this.#status, statusText(info.status, info.lastRunOutcome));
+  }
+
+  setCurrent(current) {
+    setAttr(this.#button, 'aria-current', current && 'true');
   }
 }
 

@@ -1,6 +1,6 @@
 // The open conversation: its header (title, run status, Cancel), its timeline and the composer. It folds the
 // conversation's log with the package's store and draws the latest state once a frame.
-import { oncePerFrame, setText } from './dom.js';
+import { setText } from './dom.js';
 import { watchConversation } from './live-conversation.js';
 import { describe } from './notice.js';
 import { Timeline } from './timeline.js';
@@ -14,11 +14,11 @@ const STATUS_TEXT = {
 export class ConversationPanel {
   #ui;
   #app;
-  #open = null; // { id, client, live, state, events, timeline, reported }
+  #open = null; // { id, client, live, timeline }
 
   /**
    * @param ui the page's elements (see app.js)
-   * @param app { notice, open(id), forkAndSend(id, afterSeq, text, button), report(patch), lost(id, error) }
+   * @param app { notice, open(id), forkAndSend(id, afterSeq, text, button), report(patch), lost(error) }
    */
   constructor(ui, app) {
     this.#ui = ui;
@@ -49,34 +49,20 @@ export class ConversationPanel {
     ui.conversation.hidden = false;
     ui.empty.hidden = true;
     setText(ui.title, info.title || id);
-    this.#showStatus('idle', info.lastRunOutcome ?? null);
-    delete ui.timeline.dataset.events;
+    // What the list knew; the log's own status replaces it at the first render.
+    this.#showStatus(info.status ?? 'idle', info.lastRunOutcome ?? null);
     delete ui.timeline.dataset.lastSeq;
 
-    const open = { id, client, state: null, events: 0, reported: null };
+    const open = { id, client };
     open.timeline = new Timeline(ui.timeline, ui.conversation, {
       client,
       open: childId => this.#app.open(childId),
       respond: answer => client.respond(id, answer),
       forkAndSend: (afterSeq, text, button) => this.#app.forkAndSend(id, afterSeq, text, button),
     });
-    const render = oncePerFrame(() => {
-      if (this.#open === open) {
-        this.#render(open);
-      }
-    });
     open.live = watchConversation(client, id, {
-      onChange: (state, events) => {
-        open.state = state;
-        // For people debugging (and tests): how many events this view got; with the last seq, a gap or a repeat shows.
-        open.events = events;
-        render();
-      },
-      onLost: error => {
-        if (this.#open === open) {
-          this.#app.lost(id, error);
-        }
-      },
+      onChange: state => this.#render(open, state),
+      onLost: error => this.#app.lost(error),
     });
     this.#open = open;
   }
@@ -97,28 +83,26 @@ export class ConversationPanel {
     this.#ui.empty.hidden = false;
   }
 
-  #render(open) {
+  #render(open, state) {
     const ui = this.#ui;
-    const { state } = open;
-    const stick = isNearBottom();
+    const stick = isNearEnd();
     open.timeline.render(state);
-    ui.timeline.dataset.events = String(open.events);
+    // For people debugging (and tests): how far the view has folded the log.
     ui.timeline.dataset.lastSeq = String(state.lastSeq);
     this.#showStatus(state.status, state.lastRunOutcome);
     this.#report(open, state);
     if (stick) {
-      ui.timeline.lastElementChild?.scrollIntoView({ block: 'end' });
+      // To the very end, the composer under the timeline included: the next render measures from there.
+      const page = document.scrollingElement;
+      page.scrollTop = page.scrollHeight;
     }
   }
 
-  /** Tells the list what it shows of this conversation, when that changed: its status, and that it moved up. */
+  /** Tells the list what it shows of this conversation (its status, and that it moved up); the app skips what it knows. */
   #report(open, state) {
     const run = state.runs.at(-1);
-    const patch = { id: open.id, status: state.status, lastRunOutcome: state.lastRunOutcome, updatedAt: run?.endedAt ?? run?.startedAt };
-    const key = JSON.stringify(patch);
-    if (run && key !== open.reported) {
-      open.reported = key;
-      this.#app.report(patch);
+    if (run) {
+      this.#app.report({ id: open.id, status: state.status, lastRunOutcome: state.lastRunOutcome, updatedAt: run.endedAt ?? run.startedAt });
     }
   }
 
@@ -166,7 +150,8 @@ export class ConversationPanel {
   }
 }
 
-function isNearBottom() {
+/** Whether the page is scrolled to (near) its end: the reader is following the run. */
+function isNearEnd() {
   const page = document.scrollingElement;
   return page.scrollHeight - page.scrollTop - page.clientHeight < 120;
 }

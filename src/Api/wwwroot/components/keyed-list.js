@@ -17,9 +17,8 @@ export class KeyedList {
     this.#create = create;
   }
 
-  /** Shows `items` in order; returns the views it created (the caller may want to focus a new one). */
+  /** Shows `items` in order. */
   render(items) {
-    const created = [];
     const elements = [];
     const keys = new Set();
     for (const item of items) {
@@ -29,7 +28,6 @@ export class KeyedList {
       if (!entry) {
         entry = { item, view: this.#create(item) };
         this.#entries.set(key, entry);
-        created.push(entry.view);
       } else if (entry.item !== item) {
         entry.item = item;
         entry.view.update(item);
@@ -47,7 +45,6 @@ export class KeyedList {
     }
 
     placeInOrder(this.#parent, elements);
-    return created;
   }
 
   /** The view of the item with this key, if it is shown. */
@@ -69,7 +66,7 @@ export class KeyedList {
  * Puts `elements` (all children of `parent`) in this order, moving as few as it can and never the one that holds
  * focus: a focused element taken out of the document, even to be put back at once, loses focus.
  */
-export function placeInOrder(parent, elements) {
+function placeInOrder(parent, elements) {
   let cursor = parent.firstChild;
   for (const element of elements) {
     if (element === cursor) {

@@ -1,45 +1,28 @@
 // A conversation's state, kept up to date for as long as the page shows it.
-import { createConversationStore, errorCode } from '@agents/client';
+import { createConversationStore } from '@agents/client';
+import { oncePerFrame } from './dom.js';
 
 /**
- * Folds the conversation's log with the package's store and calls `onChange(state, events)` after each event
- * (`events`: how many this watch folded). The store's watch gives up (unavailable) after a minute without
- * progress, e.g. while the network is down, but the client reconnects forever: so this watches again, from the
- * start, with a fresh store that is not shown until it has caught up with the one it replaces. Item ids stay the
- * same, so the views keyed by them are updated, not rebuilt. `onLost(error)` is told when the conversation cannot
- * be shown at all (not_found, invalid_argument). Returns { stop() }.
+ * Folds the conversation's log with the package's store and calls `onChange(state)` with the latest state at most
+ * once a frame, however many events came in between. The watch never gives up: the client reconnects forever, and
+ * the page waits for it as long. `onLost(error)` is told when the conversation cannot be shown at all (not_found,
+ * invalid_argument). Returns { stop() }; nothing is called after it.
  */
 export function watchConversation(client, conversationId, { onChange, onLost }) {
-  let store = null;
   let stopped = false;
-  let shownSeq = 0;
-  const watch = () => {
-    let events = 0;
-    const current = createConversationStore(client, conversationId, {
-      onError: (error, willRetry) => {
-        if (willRetry || stopped || store !== current) {
-          return;
-        }
-
-        current.stop();
-        if (errorCode(error) === 'unavailable') {
-          watch();
-        } else {
-          onLost(error);
-        }
-      },
-    });
-    current.subscribe(state => {
-      events++;
-      if (state.lastSeq >= shownSeq) {
-        shownSeq = state.lastSeq;
-        onChange(state, events);
+  const store = createConversationStore(client, conversationId, {
+    giveUpAfterMs: Infinity,
+    onError: (error, willRetry) => {
+      if (!willRetry) {
+        onLost(error);
       }
-    });
-    store = current;
-  };
-
-  watch();
+    },
+  });
+  store.subscribe(oncePerFrame(() => {
+    if (!stopped) {
+      onChange(store.getState());
+    }
+  }));
   return {
     stop() {
       stopped = true;

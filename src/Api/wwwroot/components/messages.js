@@ -66,14 +66,15 @@ export class UserMessageView {
   }
 }
 
+/** The agent's message; a sub-agent's too, shown under its parent's step, where its row already names it (author null). */
 export class AssistantMessageView {
   #markdown;
   #interrupted = null;
 
-  constructor(item) {
+  constructor(item, { author = 'Agent' } = {}) {
     const body = el('div', { className: 'text' });
     this.#markdown = new MarkdownView(body);
-    this.element = el('li', { className: 'message assistant' }, el('span', { className: 'author', textContent: 'Agent' }), body);
+    this.element = el('li', { className: 'message assistant' }, author && el('span', { className: 'author', textContent: author }), body);
     this.update(item);
   }
 

@@ -1,12 +1,9 @@
 // What the page tells the user outside a conversation: errors (the notice) and the connection's state.
-import { errorCode } from '@agents/client';
+import { AgentError } from '@agents/client';
 
-/** An error as the user reads it: SignalR wraps hub errors ("… HubException: not_found: …"), so from the code on. */
+/** An error as the user reads it: an AgentError's message starts at the code, past SignalR's wrapping. */
 export function describe(error) {
-  const text = String(error?.message ?? error);
-  const code = errorCode(error);
-  const at = code ? text.indexOf(`${code}:`) : -1;
-  return at >= 0 ? text.slice(at) : text;
+  return AgentError.from(error).message;
 }
 
 export class Notice {

@@ -1,6 +1,11 @@
 // The timeline's one-line steps: progress notes and the run's own events (resumed, ended).
 import { el, setText } from './dom.js';
 
+/** An error the log recorded ({ code, message }), as one line. */
+export function errorText(error) {
+  return error?.message ?? error?.code ?? 'unknown error';
+}
+
 export class ProgressView {
   #label = el('span', { className: 'label' });
 
@@ -17,7 +22,7 @@ export class ProgressView {
 const RUN_TEXT = {
   resumed: item => `The run resumed after a ${item.reason ?? 'restart'}.`,
   completed: () => 'Done.',
-  failed: item => `The run failed: ${item.error?.message ?? item.error?.code ?? 'unknown error'}`,
+  failed: item => `The run failed: ${errorText(item.error)}`,
   cancelled: () => 'The run was cancelled.',
 };
 

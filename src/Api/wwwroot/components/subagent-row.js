@@ -1,14 +1,14 @@
 // A sub-agent under its parent's tool step: its title and outcome; opened, it folds the child's own log and
 // shows the child's messages as they stream; "Open" shows the child as a conversation of its own.
-import { el, oncePerFrame, setText } from './dom.js';
+import { el, setText } from './dom.js';
 import { KeyedList } from './keyed-list.js';
 import { watchConversation } from './live-conversation.js';
-import { MarkdownView } from './markdown.js';
+import { AssistantMessageView } from './messages.js';
 
 export class SubagentRow {
   #ctx;
   #status = el('span', { className: 'status' });
-  #text = el('div', { className: 'text' });
+  #log = el('ol', { className: 'child-log' });
   #details;
   #live = null;
   #messages = null;
@@ -18,7 +18,7 @@ export class SubagentRow {
     this.#ctx = ctx;
     this.#details = el('details', {},
       el('summary', {}, el('span', { className: 'label', textContent: `Sub-agent: ${child.title}` }), ' ', this.#status),
-      this.#text);
+      this.#log);
     this.#details.addEventListener('toggle', () => (this.#details.open ? this.#watch(child.childId) : this.#unwatch()));
     const open = el('button', { type: 'button', className: 'open-child', textContent: 'Open' });
     open.addEventListener('click', () => ctx.open(child.childId));
@@ -40,23 +40,14 @@ export class SubagentRow {
       return;
     }
 
-    this.#text.replaceChildren();
-    const messages = new KeyedList(this.#text, { keyOf: item => item.id, create: item => new ChildMessage(item) });
-    let state = null;
-    const render = oncePerFrame(() => {
-      if (this.#messages === messages) {
-        messages.render(state.items.filter(item => item.kind === 'assistant'));
-      }
-    });
+    this.#log.replaceChildren();
+    const messages = new KeyedList(this.#log, { keyOf: item => item.id, create: item => new AssistantMessageView(item, { author: null }) });
     this.#messages = messages;
     this.#live = watchConversation(this.#ctx.client, childId, {
-      onChange: next => {
-        state = next;
-        render();
-      },
+      onChange: state => messages.render(state.items.filter(item => item.kind === 'assistant')),
       onLost: () => {
         this.#unwatch();
-        this.#text.textContent = 'The sub-agent\'s log cannot be shown.';
+        this.#log.replaceChildren(el('li', { className: 'note', textContent: 'The sub-agent\'s log cannot be shown.' }));
       },
     });
   }
@@ -66,21 +57,5 @@ export class SubagentRow {
     this.#live = null;
     this.#messages?.dispose();
     this.#messages = null;
-  }
-}
-
-class ChildMessage {
-  #markdown;
-
-  constructor(item) {
-    this.element = el('div', { className: 'child-message' });
-    this.#markdown = new MarkdownView(this.element);
-    this.update(item);
-  }
-
-  update(item) {
-    this.#markdown.render(item.text);
-
-    this.element.classList.toggle('streaming', item.streaming);
   }
 }

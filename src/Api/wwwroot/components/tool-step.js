@@ -3,6 +3,7 @@
 import { details, el, setText } from './dom.js';
 import { KeyedList } from './keyed-list.js';
 import { RequestCard } from './request-card.js';
+import { errorText } from './steps.js';
 import { SubagentRow } from './subagent-row.js';
 
 export class ToolStepView {
@@ -66,7 +67,7 @@ function label(item) {
     case 'done':
       return `${name} ${summary(item.result)}`;
     case 'failed':
-      return `${name} failed: ${item.error?.message ?? item.error?.code ?? 'unknown error'}`;
+      return `${name} failed: ${errorText(item.error)}`;
     default:
       return `Calling ${name}`;
   }
