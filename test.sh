@@ -100,5 +100,13 @@ else
   tail -n 60 "$log_dir/bench-quick.log"
 fi
 
+# CI shows the end of this output: name what failed again here, above the totals.
+if [ "$failed" -ne 0 ]; then
+  echo "Failed:"
+  grep -hE '^\s*failed [^:]' "$log_dir/dotnet-test.log" | sed -E 's/^\s*/  dotnet: /' || true
+  for log in "$log_dir"/js-test.log "$log_dir"/js-client-test.log; do
+    [ -f "$log" ] && grep -hE '^not ok ' "$log" | sed -E "s|^|  $(basename "$log" .log): |" || true
+  done
+fi
 echo "$passed passed, $failed failed"
 exit "$status"

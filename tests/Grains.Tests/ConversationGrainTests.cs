@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Agents.Events;
 using Microsoft.Extensions.DependencyInjection;
@@ -97,9 +96,9 @@ public sealed class ConversationGrainTests(SiloFixture silo)
         var id = await StartAsync(script.Marker);
         await hold.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
-        var stopwatch = Stopwatch.StartNew();
+        // The model is held until after the send: a send that waited for the model would never return (a timing
+        // bound here failed under CI's load without saying anything more).
         var seq = await silo.Conversation(id).SendMessageAsync(Alice, new SendMessage("Actually, make it Thai."), Ct);
-        Assert.True(stopwatch.ElapsedMilliseconds < 1000, $"send took {stopwatch.ElapsedMilliseconds} ms while the model streamed");
         var logged = (await silo.ReadAllAsync(id)).Single(e => e.Seq == seq);
         var message = Assert.IsType<UserMessageSent>(logged.Data);
         Assert.Equal("Actually, make it Thai.", message.Text);
@@ -169,7 +168,7 @@ public sealed class ConversationGrainTests(SiloFixture silo)
     }
 
     [Fact]
-    public async Task Cancel_MidStream_EndsWithRunCancelledWithinASecond()
+    public async Task Cancel_MidStream_EndsWithRunCancelled_WithoutWaitingForTheModel()
     {
         var hold = new HoldStep();
         var script = silo.Model.Add(new Turn(new TextStep("Let me think ", "about this "), hold, new TextStep("never sent")));
@@ -177,10 +176,10 @@ public sealed class ConversationGrainTests(SiloFixture silo)
         await hold.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         await silo.WaitForAsync(id, e => e.Type == EventTypes.MessageDelta);
 
-        var stopwatch = Stopwatch.StartNew();
+        // The model holds its stream until released, which never happens: the run can only end by cancelling it.
         await silo.Conversation(id).CancelAsync(Alice, Ct);
         var events = await silo.WaitForEndAsync(id);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"cancel took {stopwatch.ElapsedMilliseconds} ms");
+        Assert.False(hold.Release.Task.IsCompleted);
 
         LogInvariants.AssertHold(events);
         Assert.Equal(EventTypes.RunCancelled, events[^1].Type);
