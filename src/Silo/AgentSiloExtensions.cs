@@ -13,6 +13,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using Orleans.Providers;
 using Orleans.Storage;
 
 namespace Agents.Silo;
@@ -80,6 +81,8 @@ public static partial class AgentSiloExtensions
                 }
             }
 
+            // The stream's queues wait for an event instead of answering every poll at once (WaitingStreamQueueGrain).
+            silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.Remove(typeof(MemoryStreamQueueGrain)));
             silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
             {
                 streams.ConfigurePullingAgent(agent => agent.Configure(o =>

@@ -48,12 +48,21 @@ public sealed class OrleansHostOptions
     public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
-    /// How long the conversation stream's pulling agents wait after finding their queue empty. Orleans' default
-    /// (100 ms) is added to every event's trip to a watcher at rest. Each poll is a call to an in-memory queue grain,
-    /// and a node at rest pays for them: 11 % of a core at 5 ms, 4 % at 100 ms (bench I1, docs/benchmarks.md).
+    /// How long a conversation stream's pulling agent rests between reads of its queue once a read has ended: after a
+    /// <see cref="StreamQueueWait"/> with nothing, or a pause Orleans makes while a new stream registers. Orleans'
+    /// default (100 ms) would be added to some events' trip to a watcher.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
     public TimeSpan StreamPollPeriod { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// How long a read of an empty conversation-stream queue waits for an event before it answers empty (a long poll,
+    /// see Streaming/WaitingStreamQueueGrain.cs). Longer: fewer idle calls, and a silo's shutdown may wait as long for
+    /// its readers. Zero: answer at once and poll every <see cref="StreamPollPeriod"/>, Orleans' way, which cost an idle
+    /// node 11 % of a core at 5 ms (bench I1, docs/benchmarks.md). Stays well under the 30 s grain call timeout.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan StreamQueueWait { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// How long delivered stream messages stay in the pulling agents' cache. Orleans keeps them up to 30 minutes (for
