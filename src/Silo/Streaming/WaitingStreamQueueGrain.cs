@@ -6,13 +6,15 @@ namespace Agents.Silo.Streaming;
 
 /// <summary>
 /// The in-memory queue behind the conversation stream, in place of Orleans' <see cref="MemoryStreamQueueGrain"/>
-/// (<see cref="AgentSiloExtensions"/> swaps it in): a <c>Dequeue</c> that finds the queue empty waits for the
-/// next <c>Enqueue</c>, up to <see cref="OrleansHostOptions.StreamQueueWait"/>, instead of answering at once.
+/// (<see cref="AgentSiloExtensions"/> swaps it in): a <c>Dequeue</c> that finds the queue empty, as the read before
+/// it did, waits for the next <c>Enqueue</c>, up to <see cref="OrleansHostOptions.StreamQueueWait"/>, instead of
+/// answering at once.
 /// Why: Orleans' pulling agent reads its queue on a timer and only re-arms the timer once a read has returned. With an
 /// answer at once, an idle node paid a queue-grain call per queue every <see cref="OrleansHostOptions.StreamPollPeriod"/>
 /// (8 queues every 5 ms: 11 % of a core doing nothing, bench I1), and an event waited up to a period for the next read.
-/// Waiting here makes the read a long poll: an idle queue costs one call per wait, an event wakes its reader at once,
-/// and it works across silos, since the enqueuing silo calls this grain wherever it lives. Same contract otherwise:
+/// Waiting here makes the read of a quiet queue a long poll: it costs one call per wait, the first event wakes its
+/// reader at once, and it works across silos, since the enqueuing silo calls this grain wherever it lives. A busy queue
+/// is read as Orleans reads it, a batch a poll period. Same contract otherwise:
 /// the same bound, sequence numbers that keep rising, and the queue carried along when the activation migrates.
 /// </summary>
 [Reentrant] // an Enqueue must run while a Dequeue waits for it
@@ -26,6 +28,7 @@ public sealed class WaitingStreamQueueGrain(IOptions<OrleansHostOptions> options
     private Queue<MemoryMessageData> _queue = new();
     private long _sequenceNumber = DateTime.UtcNow.Ticks;
     private TaskCompletionSource? _enqueued;
+    private bool _lastReadEmpty = true;
 
     public Task Enqueue(MemoryMessageData data) => Enqueue(data, CancellationToken.None);
 
@@ -46,7 +49,10 @@ public sealed class WaitingStreamQueueGrain(IOptions<OrleansHostOptions> options
 
     public async Task<List<MemoryMessageData>> Dequeue(int maxCount, CancellationToken cancellationToken)
     {
-        if (_queue.Count == 0 && _wait > TimeSpan.Zero)
+        // Only a queue that stayed empty since the last read waits. Under load a read comes back with a batch, the next
+        // finds the queue just drained and answers at once, and the agent rests a poll period while the next batch
+        // gathers; waiting there would wake it for every single message.
+        if (_queue.Count == 0 && _wait > TimeSpan.Zero && _lastReadEmpty)
         {
             // A reader that stops (its agent shuts down, the call is cancelled) is answered empty at once.
             _enqueued ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,6 +66,7 @@ public sealed class WaitingStreamQueueGrain(IOptions<OrleansHostOptions> options
             batch.Add(data);
         }
 
+        _lastReadEmpty = batch.Count == 0;
         return batch;
     }
 
