@@ -51,6 +51,22 @@ public abstract class EventStoreContractTests
     }
 
     [Fact]
+    public async Task Append_ThatFailsAfterItsEventsAndRow_StoresNoneOfThem()
+    {
+        // The snapshot is written after the events and the row; a state the schema refuses (NOT NULL) fails it there.
+        var store = await CreateStoreAsync();
+        var broken = new AppendBatch(
+            "c_late", [Event("c_late", 1, new RunStarted())], Row("c_late", 1), Snapshot: new SnapshotRecord("c_late", 1, null!));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => store.AppendAsync([broken], Ct));
+
+        Assert.Empty(await store.ReadEventsAsync("c_late", 0, 10, Ct));
+        Assert.Null(await store.GetConversationAsync("c_late", Ct));
+        await store.AppendAsync([broken with { Snapshot = null }], Ct);
+        Assert.Equal(1, (await store.GetConversationAsync("c_late", Ct))?.LastSeq);
+    }
+
+    [Fact]
     public async Task Conversations_AreListedPerOwner_NewestFirst_AndUnfinishedOnesFound()
     {
         var store = await CreateStoreAsync();
