@@ -37,7 +37,7 @@ public static partial class AgentSiloExtensions
                 throw new InvalidOperationException("Orleans:Mode=Cluster needs Storage:Provider=Postgres: the silos find each other through the database.");
             }
 
-            // Every silo keeps a running conversation's reminder, so a run outlives the silo it ran on.
+            // Reminders only where asked for: ResumeUnfinishedRuns wakes a dead silo's runs on the survivors.
             builder.Services.PostConfigure<AgentOptions>(o => o.ResumeReminderPeriod ??= orleans.ResumeReminderPeriod);
 
             // Orleans' own tables exist before the silo joins (hosted services start in order).
@@ -174,85 +174,5 @@ public static partial class AgentSiloExtensions
         public Task StartAsync(CancellationToken cancellationToken) => OrleansPostgresSchema.ApplyAsync(storage.Value.ConnectionString, cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// On start, wakes every conversation whose run needs its loop, so no run waits for a client to come back; then,
-    /// every <see cref="OrleansHostOptions.ResumeSweepPeriod"/>, again. Runs in the background: a silo with many of
-    /// them is up at once, and they resume as fast as the store allows.
-    /// </summary>
-    private sealed partial class ResumeUnfinishedRuns(
-        IEventStore store,
-        IGrainFactory grains,
-        IHostApplicationLifetime lifetime,
-        IOptions<OrleansHostOptions> options,
-        ILogger<ResumeUnfinishedRuns> logger)
-        : IStartupTask
-    {
-        public Task Execute(CancellationToken cancellationToken)
-        {
-            _ = Task.Run(() => SweepAsync(lifetime.ApplicationStopping), CancellationToken.None);
-            return Task.CompletedTask;
-        }
-
-        private async Task SweepAsync(CancellationToken stopping)
-        {
-            var period = options.Value.ResumeSweepPeriod
-                ?? (options.Value.Mode == OrleansMode.Single ? TimeSpan.FromSeconds(30) : Timeout.InfiniteTimeSpan);
-            var first = true;
-            try
-            {
-                do
-                {
-                    await WakeAllAsync(first, stopping);
-                    first = false;
-                }
-                while (period != Timeout.InfiniteTimeSpan && await Delay(period, stopping));
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-            }
-        }
-
-        private static async Task<bool> Delay(TimeSpan period, CancellationToken stopping)
-        {
-            await Task.Delay(period, stopping);
-            return true;
-        }
-
-        private async Task WakeAllAsync(bool first, CancellationToken stopping)
-        {
-            try
-            {
-                var ids = await store.ListRunningAsync(stopping);
-                if (first)
-                {
-                    LogWaking(ids.Count);
-                }
-
-                await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = stopping }, async (id, ct) =>
-                {
-                    try
-                    {
-                        await grains.GetGrain<IConversationGrain>(id).WakeAsync(ct);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        LogWakeFailed(ex, id);
-                    }
-                });
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // The database may be down: the next sweep tries again.
-                LogWakeFailed(ex, "*");
-            }
-        }
-
-        [LoggerMessage(Level = LogLevel.Information, Message = "Resuming {Count} conversations with unfinished runs")]
-        private partial void LogWaking(int count);
-
-        [LoggerMessage(Level = LogLevel.Error, Message = "Could not wake conversation {ConversationId}")]
-        private partial void LogWakeFailed(Exception exception, string conversationId);
     }
 }

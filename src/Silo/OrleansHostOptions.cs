@@ -38,14 +38,19 @@ public sealed class OrleansHostOptions
     public bool Kubernetes { get; set; }
 
     /// <summary>
-    /// How often the silo wakes every running conversation, as it does at start: a run whose activation stopped
-    /// (its database was down longer than the commit retries) continues without waiting for a client. Null: every
-    /// 30 s on a single node, never in a cluster, where each running conversation's reminder does that job.
+    /// How often running conversations are woken, as at start and, in a cluster, when a silo dies: a run whose
+    /// activation stopped (its database was down longer than the commit retries) continues without waiting for a
+    /// client. In a cluster one silo does it, the oldest active one. Null: every 30 s.
     /// </summary>
     public TimeSpan? ResumeSweepPeriod { get; set; }
 
-    /// <summary>How often a running conversation's durable wake-up fires in cluster mode; bounds its resume time after a silo dies.</summary>
-    public TimeSpan ResumeReminderPeriod { get; set; } = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// Cluster mode: when set, each running conversation also keeps an Orleans reminder with this period, a second
+    /// way back after a silo dies. Off by default: it costs PostgreSQL writes on every run, and the wake on a silo's
+    /// death (<see cref="ResumeUnfinishedRuns"/>) comes sooner. Reminders left from a version that kept them are
+    /// dropped at their next tick.
+    /// </summary>
+    public TimeSpan? ResumeReminderPeriod { get; set; }
 
     /// <summary>
     /// How long a conversation stream's pulling agent rests between reads of its queue once a read has ended: after a

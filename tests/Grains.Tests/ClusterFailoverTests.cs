@@ -10,7 +10,8 @@ namespace Agents.Grains.Tests;
 
 /// <summary>
 /// Three silo processes on PostgreSQL; one is killed (SIGKILL) while it hosts running conversations; their runs
-/// resume on the survivors by themselves, and every log stays gapless and complete.
+/// resume on the survivors by themselves (ResumeUnfinishedRuns, woken by the death), and every log stays gapless and
+/// complete.
 /// </summary>
 public sealed class ClusterFailoverTests(PostgresFixture postgres)
 {
@@ -30,6 +31,9 @@ public sealed class ClusterFailoverTests(PostgresFixture postgres)
             ["ConnectionStrings__Agents"] = connectionString,
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             ["Llm__DemoTokensPerSecond"] = "8",
+            // No periodic sweep and no reminders within the test's time, and nobody calls the conversations after
+            // the kill: only the survivors' wake on the silo's death can bring its runs back.
+            ["Orleans__ResumeSweepPeriod"] = "01:00:00",
         };
         await SiloProcess.MigrateAsync(settings, Ct);
 

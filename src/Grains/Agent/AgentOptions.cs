@@ -91,9 +91,9 @@ public sealed class AgentOptions
     public TimeSpan KeepAlivePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// When set (the cluster sets it), a running conversation keeps a reminder with this period: if its silo dies,
-    /// the reminder wakes it on a survivor, so the run resumes without waiting for a client. Null on a single node,
-    /// where the startup task does that job.
+    /// When set (a cluster may, through <c>Orleans:ResumeReminderPeriod</c>), a running conversation keeps a reminder
+    /// with this period: if its silo dies, the reminder wakes it on a survivor. Null by default: the silos' resume sweep
+    /// wakes a dead silo's runs when its death is declared.
     /// </summary>
     public TimeSpan? ResumeReminderPeriod { get; set; }
 }

@@ -3,8 +3,8 @@ using Orleans.Runtime;
 namespace Agents.Grains.Conversations;
 
 /// <summary>
-/// What keeps a run going: the loop started when a run needs it, a keep-alive timer while it has work, and a durable
-/// reminder that brings the run back on another silo after its own died.
+/// What keeps a run going: the loop started when a run needs it, and a keep-alive timer while it has work. After its
+/// silo dies, the silo's ResumeUnfinishedRuns wakes it on a survivor; where configured, a durable reminder does too.
 /// </summary>
 internal sealed partial class ConversationGrain
 {
@@ -19,7 +19,7 @@ internal sealed partial class ConversationGrain
         // A tick of a conversation that was running when its silo died is what activated it here; the activation
         // resumed the run. Later ticks only check on the loop.
         ResumeIfStalled();
-        return KeepReminderAsync();
+        return KeepReminderAsync(ticked: true);
     }
 
     /// <summary>Takes up a run that needs its loop and has none (a restart, an error it could not record).</summary>
@@ -72,20 +72,24 @@ internal sealed partial class ConversationGrain
         return Task.CompletedTask;
     }
 
-    /// <summary>Holds the durable wake-up while a run needs its loop, and drops it when it does not.</summary>
-    private async Task KeepReminderAsync()
+    /// <summary>
+    /// Holds the durable wake-up while a run needs its loop, where reminders are configured, and drops it when it does
+    /// not; a tick of one that is not configured (left from an earlier configuration) drops it too.
+    /// </summary>
+    private async Task KeepReminderAsync(bool ticked = false)
     {
-        if (_options.ResumeReminderPeriod is not { } period)
+        var period = _options.ResumeReminderPeriod;
+        if (period is null && !ticked && _reminder is null)
         {
             return;
         }
 
         try
         {
-            var needed = _lifecycle == ConversationLifecycle.Active && State.ActiveRun is { IsWaiting: false };
+            var needed = period is not null && _lifecycle == ConversationLifecycle.Active && State.ActiveRun is { IsWaiting: false };
             if (needed && _reminder is null)
             {
-                _reminder = await this.RegisterOrUpdateReminder(ResumeReminder, period, period);
+                _reminder = await this.RegisterOrUpdateReminder(ResumeReminder, period!.Value, period.Value);
             }
             else if (!needed)
             {
