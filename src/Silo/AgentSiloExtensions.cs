@@ -15,6 +15,7 @@ using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Providers;
 using Orleans.Storage;
+using Orleans.Streams;
 
 namespace Agents.Silo;
 
@@ -85,6 +86,9 @@ public static partial class AgentSiloExtensions
             silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.Remove(typeof(MemoryStreamQueueGrain)));
             silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
             {
+                // Registered after AddMemoryStreams' own factory, so it is the one the provider resolves.
+                streams.ConfigureComponent<IQueueAdapterFactory>((services, name) =>
+                    new UncancelledQueueReads(MemoryAdapterFactory<DefaultMemoryMessageBodySerializer>.Create(services, name)));
                 streams.ConfigurePullingAgent(agent => agent.Configure(o =>
                 {
                     o.GetQueueMsgsTimerPeriod = orleans.StreamPollPeriod;

@@ -10,10 +10,11 @@ internal sealed class ApiProcess : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private ApiProcess(Process process, Uri baseAddress)
+    private ApiProcess(Process process, Uri baseAddress, string logPath)
     {
         _process = process;
         BaseAddress = baseAddress;
+        LogPath = logPath;
     }
 
     /// <summary>The app built alongside these tests, in the same configuration.</summary>
@@ -23,6 +24,9 @@ internal sealed class ApiProcess : IAsyncDisposable
         "net10.0", "Agents.Api.dll");
 
     public Uri BaseAddress { get; }
+
+    /// <summary>The process's standard output and error.</summary>
+    public string LogPath { get; }
 
     /// <summary>Starts the app and waits until <c>/readyz</c> answers 200.</summary>
     public static async Task<ApiProcess> StartAsync(string directory, int httpPort, IReadOnlyDictionary<string, string> settings, CancellationToken cancellationToken)
@@ -50,7 +54,7 @@ internal sealed class ApiProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var api = new ApiProcess(process, new Uri($"http://127.0.0.1:{httpPort}"));
+        var api = new ApiProcess(process, new Uri($"http://127.0.0.1:{httpPort}"), log);
         using var http = new HttpClient { BaseAddress = api.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
         var deadline = Stopwatch.StartNew();
         while (true)
@@ -81,6 +85,26 @@ internal sealed class ApiProcess : IAsyncDisposable
 
             await Task.Delay(100, cancellationToken);
         }
+    }
+
+    /// <summary>SIGTERM, as an orchestrator stops a process: waits for it to exit and returns its exit code.</summary>
+    public async Task<int> StopAsync(CancellationToken cancellationToken)
+    {
+        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+        {
+            await signal.WaitForExitAsync(cancellationToken);
+        }
+
+        await _process.WaitForExitAsync(cancellationToken);
+        return _process.ExitCode;
+    }
+
+    /// <summary>The lines the process wrote so far (the file stays open for writing while it runs).</summary>
+    public async Task<string[]> ReadLogAsync(CancellationToken cancellationToken)
+    {
+        await using var file = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(file);
+        return (await reader.ReadToEndAsync(cancellationToken)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
     /// <summary>SIGKILL: the process gets no chance to flush, finish or say goodbye.</summary>
