@@ -84,6 +84,8 @@ public static partial class AgentSiloExtensions
 
             // The stream's queues wait for an event instead of answering every poll at once (WaitingStreamQueueGrain).
             silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.Remove(typeof(MemoryStreamQueueGrain)));
+            silo.Services.AddSingleton<StreamQueueStop>();
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<StreamQueueStop>());
             silo.AddMemoryStreams(AgentNames.StreamProvider, streams =>
             {
                 // Registered after AddMemoryStreams' own factory, so it is the one the provider resolves.

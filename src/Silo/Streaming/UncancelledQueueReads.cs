@@ -6,9 +6,10 @@ namespace Agents.Silo.Streaming;
 /// Orleans' memory-stream adapter with one change: a pulling agent that stops does not cancel the read it has in
 /// flight. Why: with <see cref="WaitingStreamQueueGrain"/> an idle queue always has a read waiting, and Orleans'
 /// receiver logs a cancelled read as an error, with its retry loop logging another: two errors per queue at every
-/// silo's shutdown. Left alone, the read ends within <see cref="OrleansHostOptions.StreamQueueWait"/> (at once when an
-/// event comes), and the agent, seeing it is stopping, drops what it read, as it drops a read that ends as it stops;
-/// the events are in the log, and a watcher that misses one reads the gap from the store.
+/// silo's shutdown. Left alone, the read ends at once when the queue is on the stopping silo (<see cref="StreamQueueStop"/>),
+/// else within <see cref="OrleansHostOptions.StreamQueueWait"/> or at the next event, and the agent, seeing it is
+/// stopping, drops what it read, as it drops a read that ends as it stops; the events are in the log, and a watcher
+/// that misses one reads the gap from the store.
 /// </summary>
 internal sealed class UncancelledQueueReads(IQueueAdapterFactory inner) : IQueueAdapterFactory
 {

@@ -18,7 +18,7 @@ namespace Agents.Silo.Streaming;
 /// the same bound, sequence numbers that keep rising, and the queue carried along when the activation migrates.
 /// </summary>
 [Reentrant] // an Enqueue must run while a Dequeue waits for it
-public sealed class WaitingStreamQueueGrain(IOptions<OrleansHostOptions> options)
+public sealed class WaitingStreamQueueGrain(IOptions<OrleansHostOptions> options, StreamQueueStop stop)
     : Grain, IMemoryStreamQueueGrain, IGrainMigrationParticipant
 {
     // Orleans' memory queue refuses past this many waiting messages; a reader this far behind is lost anyway.
@@ -52,11 +52,12 @@ public sealed class WaitingStreamQueueGrain(IOptions<OrleansHostOptions> options
         // Only a queue that stayed empty since the last read waits. Under load a read comes back with a batch, the next
         // finds the queue just drained and answers at once, and the agent rests a poll period while the next batch
         // gathers; waiting there would wake it for every single message.
-        if (_queue.Count == 0 && _wait > TimeSpan.Zero && _lastReadEmpty)
+        if (_queue.Count == 0 && _wait > TimeSpan.Zero && _lastReadEmpty && !stop.Stopping.IsCancellationRequested)
         {
-            // A reader that stops (its agent shuts down, the call is cancelled) is answered empty at once.
+            // A read that is cancelled, or whose silo is stopping, is answered (empty) at once.
             _enqueued ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await _enqueued.Task.WaitAsync(_wait, cancellationToken)
+            using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stop.Stopping);
+            await _enqueued.Task.WaitAsync(_wait, stopped.Token)
                 .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
         }
 
