@@ -67,22 +67,31 @@ internal sealed partial class ResumeUnfinishedRuns(
     {
         var membership = services.GetRequiredService<IClusterMembershipService>();
         HashSet<SiloAddress>? dead = null;
-        try
+        while (!stopping.IsCancellationRequested)
         {
-            await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(stopping))
+            try
             {
-                var now = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress).ToHashSet();
-                // The first snapshot holds the deaths from before this silo started, which the start's sweep covered.
-                if (dead is not null && now.Except(dead).Any())
+                await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(stopping))
                 {
-                    _siloDied.Release();
-                }
+                    var now = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress).ToHashSet();
+                    // The first snapshot holds the deaths from before this silo started, which the start's sweep covered.
+                    if (dead is not null && now.Except(dead).Any())
+                    {
+                        _siloDied.Release();
+                    }
 
-                dead = now;
+                    dead = now;
+                }
             }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                // Watched again: without it a death would wait for the next periodic sweep.
+                LogMembershipWatchFailed(ex);
+                await Task.Delay(RetryAfter, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
     }
 
@@ -147,6 +156,9 @@ internal sealed partial class ResumeUnfinishedRuns(
 
         return ids.Count;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Watching cluster membership failed; watching again")]
+    private partial void LogMembershipWatchFailed(Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Woke {Count} conversations with unfinished runs")]
     private partial void LogWoken(int count);
