@@ -1,5 +1,5 @@
+using System.Collections.Concurrent;
 using Agents.Grains.Storage;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,7 +18,8 @@ namespace Agents.Silo;
 internal sealed partial class ResumeUnfinishedRuns(
     IEventStore store,
     IGrainFactory grains,
-    IServiceProvider services,
+    IClusterMembershipService membership,
+    ILocalSiloDetails local,
     IHostApplicationLifetime lifetime,
     IOptions<OrleansHostOptions> options,
     ILogger<ResumeUnfinishedRuns> logger)
@@ -65,7 +66,6 @@ internal sealed partial class ResumeUnfinishedRuns(
 
     private async Task WatchMembershipAsync(CancellationToken stopping)
     {
-        var membership = services.GetRequiredService<IClusterMembershipService>();
         HashSet<SiloAddress>? dead = null;
         while (!stopping.IsCancellationRequested)
         {
@@ -102,9 +102,8 @@ internal sealed partial class ResumeUnfinishedRuns(
             return true;
         }
 
-        var snapshot = services.GetRequiredService<IClusterMembershipService>().CurrentSnapshot;
-        var oldest = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).Min();
-        return oldest is not null && oldest.Equals(services.GetRequiredService<ILocalSiloDetails>().SiloAddress);
+        var oldest = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).Min();
+        return oldest is not null && oldest.Equals(local.SiloAddress);
     }
 
     /// <summary>Wakes the running conversations; with <paramref name="retry"/>, tries the failed ones again a while.</summary>
@@ -126,7 +125,7 @@ internal sealed partial class ResumeUnfinishedRuns(
         for (var attempt = 0; left.Count > 0; attempt++)
         {
             var last = !retry || attempt == Retries;
-            var failed = new System.Collections.Concurrent.ConcurrentBag<string>();
+            var failed = new ConcurrentBag<string>();
             await Parallel.ForEachAsync(left, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = stopping }, async (id, ct) =>
             {
                 try

@@ -91,12 +91,7 @@ public sealed class ClientTests(ApiFixture api)
         {
             using var http = new HttpClient { BaseAddress = service.BaseAddress };
             var token = await DevTokens.FetchAsync(http, "restart", Ct);
-            await using var client = new AgentClient(new AgentClientOptions
-            {
-                BaseAddress = service.BaseAddress,
-                AccessTokenProvider = _ => Task.FromResult<string?>(token),
-                WatchGiveUpAfter = TimeSpan.FromSeconds(60),
-            });
+            await using var client = ClientOf(service.BaseAddress, token, TimeSpan.FromSeconds(60));
             var info = await client.CreateConversationAsync(new CreateConversation(Text: "Please book a table for dinner, 3 people", ClientMessageId: "c-1"), Ct);
 
             var events = new List<EventEnvelope>();
@@ -128,12 +123,7 @@ public sealed class ClientTests(ApiFixture api)
             Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Seq));
 
             // Down for good: the watch gives up with a clear exception after its patience.
-            await using var patient = new AgentClient(new AgentClientOptions
-            {
-                BaseAddress = service.BaseAddress,
-                AccessTokenProvider = _ => Task.FromResult<string?>(token),
-                WatchGiveUpAfter = TimeSpan.FromSeconds(2),
-            });
+            await using var patient = ClientOf(service.BaseAddress, token, TimeSpan.FromSeconds(2));
             var watching = Task.Run(async () =>
             {
                 await foreach (var e in patient.WatchAsync(info.Id, events[^1].Seq, Ct))
@@ -182,12 +172,7 @@ public sealed class ClientTests(ApiFixture api)
             gateway = await ApiProcess.StartAsync(directory, port, settings, Ct);
             using var http = new HttpClient { BaseAddress = gateway.BaseAddress };
             var token = await DevTokens.FetchAsync(http, "failover", Ct);
-            await using var client = new AgentClient(new AgentClientOptions
-            {
-                BaseAddress = gateway.BaseAddress,
-                AccessTokenProvider = _ => Task.FromResult<string?>(token),
-                WatchGiveUpAfter = TimeSpan.FromSeconds(90),
-            });
+            await using var client = ClientOf(gateway.BaseAddress, token, TimeSpan.FromSeconds(90));
             var info = await client.CreateConversationAsync(new CreateConversation(Text: "Can you order dinner for two tonight?"), Ct);
 
             var events = new List<EventEnvelope>();
@@ -254,4 +239,12 @@ public sealed class ClientTests(ApiFixture api)
         Assert.Null(AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException("An unexpected error occurred on the server.")));
         Assert.Null(AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException($"the word {code}s: is not a code")));
     }
+
+    /// <summary>A client of the service at <paramref name="baseAddress"/>, signed in with <paramref name="token"/>.</summary>
+    private static AgentClient ClientOf(Uri baseAddress, string token, TimeSpan watchGiveUpAfter) => new(new AgentClientOptions
+    {
+        BaseAddress = baseAddress,
+        AccessTokenProvider = _ => Task.FromResult<string?>(token),
+        WatchGiveUpAfter = watchGiveUpAfter,
+    });
 }

@@ -64,9 +64,10 @@ test('a failure without a code on a connection still up is not tried again', asy
   await client.stop();
 });
 
-test('unavailable is tried again', async () => {
+// The first get fails as `failFirst` makes it fail; the client calls again and gets the answer.
+async function assertGetTriedAgain(failFirst) {
   const connection = scriptedConnection((method, args, n) => {
-    if (n === 1) throw new Error('HubException: unavailable: the cluster could not serve the request; retry shortly');
+    if (n === 1) failFirst(connection);
     return info;
   });
   const client = clientOn(connection);
@@ -74,24 +75,17 @@ test('unavailable is tried again', async () => {
   assert.deepEqual(await client.get('c_1'), info);
   assert.equal(connection.invocations.length, 2);
   await client.stop();
-});
+}
 
-test('a failure without a code with the connection lost is tried again once it is back', async () => {
-  const connection = scriptedConnection((method, args, n) => {
-    if (n === 1) {
-      connection.drop();
-      setTimeout(() => connection.restore(), 50);
-      throw lost();
-    }
+test('unavailable is tried again', () => assertGetTriedAgain(() => {
+  throw new Error('HubException: unavailable: the cluster could not serve the request; retry shortly');
+}));
 
-    return info;
-  });
-  const client = clientOn(connection);
-  await client.start();
-  assert.deepEqual(await client.get('c_1'), info);
-  assert.equal(connection.invocations.length, 2);
-  await client.stop();
-});
+test('a failure without a code with the connection lost is tried again once it is back', () => assertGetTriedAgain(connection => {
+  connection.drop();
+  setTimeout(() => connection.restore(), 50);
+  throw lost();
+}));
 
 test('respond: a repeat after a lost reply that meets conflict resolves to { seq: null }', async () => {
   const connection = scriptedConnection((method, args, n) => {
