@@ -400,7 +400,17 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         activation.Stop();
 
         var (cold, coldError) = await ReplayOnceAsync(client, conversationId, lastSeq, cancellationToken);
-        var (warm, warmError) = await ReplayOnceAsync(client, conversationId, lastSeq, cancellationToken);
+        // Warm: the median of five, since one replay of a few hundred milliseconds carries this machine's noise.
+        var warmRuns = new List<TimeSpan>();
+        string? warmError = null;
+        for (var i = 0; i < 5; i++)
+        {
+            var (elapsed, error) = await ReplayOnceAsync(client, conversationId, lastSeq, cancellationToken);
+            warmRuns.Add(elapsed);
+            warmError ??= error;
+        }
+
+        var warm = warmRuns.Order().ElementAt(warmRuns.Count / 2);
 
         // Where the replay's time goes: the same pages read straight from the file by the store, in this process.
         var store = new Agents.Grains.Storage.SqliteEventStore(
@@ -426,7 +436,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
         [
             new($"R1.activation", $"R1 conversation of {lastSeq:N0} events, fresh process: cold activation (first call)", activation.Elapsed.TotalMilliseconds, "ms", null, null, verified),
             new($"R1.replay", $"R1 Watch(afterSeq: 0) delivers all {lastSeq:N0} events, first replay after the restart", cold.TotalMilliseconds, "ms", null, null, verified),
-            new($"R1.replay.warm", $"R1 the same again (pages in the database's cache)", warm.TotalMilliseconds, "ms", null, null, verified),
+            new($"R1.replay.warm", $"R1 the same again, the median of five (pages in the database's cache)", warm.TotalMilliseconds, "ms", null, null, verified),
             new($"R1.store", $"R1 of which reading the {lastSeq:N0} events from the SQLite file (the store alone, 1,000 a page)", storeRead.Elapsed.TotalMilliseconds, "ms", null, null, verified),
         ];
     }

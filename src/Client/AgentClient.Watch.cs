@@ -24,7 +24,7 @@ public sealed partial class AgentClient
         var failingSince = (long?)null;
         for (var attempt = 1; ; attempt++)
         {
-            ChannelReader<EventEnvelope>? events = null;
+            ChannelReader<EventEnvelope[]>? batches = null;
             Exception? failure = null;
             try
             {
@@ -33,26 +33,27 @@ public sealed partial class AgentClient
                 var left = _options.WatchGiveUpAfter - (failingSince is { } since ? _time.GetElapsedTime(since) : TimeSpan.Zero);
                 patience.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
                 await StartAsync(patience.Token);
-                events = await _hub.StreamAsChannelAsync<EventEnvelope>("Watch", conversationId, last, cancellationToken);
+                // Batches: the same events as Watch, a replay in a few messages rather than one per event.
+                batches = await _hub.StreamAsChannelAsync<EventEnvelope[]>("WatchBatches", conversationId, last, cancellationToken);
             }
             catch (Exception ex) when ((Transient(ex) || ex is OperationCanceledException) && !cancellationToken.IsCancellationRequested)
             {
                 failure = ex;
             }
 
-            while (events is not null)
+            while (batches is not null && failure is null)
             {
-                EventEnvelope? next = null;
+                EventEnvelope[]? batch = null;
                 try
                 {
-                    if (!await events.WaitToReadAsync(cancellationToken))
+                    if (!await batches.WaitToReadAsync(cancellationToken))
                     {
                         // The service ended the watch without an error: the connection went; watch again.
                         failure = new AgentUnavailableException("the watch ended with its connection");
                         break;
                     }
 
-                    events.TryRead(out next);
+                    batches.TryRead(out batch);
                 }
                 catch (HubException ex) when (AgentException.FromHub(ex) is { } refusal and not AgentUnavailableException)
                 {
@@ -65,22 +66,25 @@ public sealed partial class AgentClient
                     break;
                 }
 
-                if (next is null || next.Seq <= last)
+                foreach (var next in batch ?? [])
                 {
-                    continue;
-                }
+                    if (next.Seq <= last)
+                    {
+                        continue;
+                    }
 
-                if (next.Seq != last + 1)
-                {
-                    LogGap(_logger, conversationId, last, next.Seq);
-                    failure = new AgentUnavailableException($"seq {next.Seq} came after {last}");
-                    break;
-                }
+                    if (next.Seq != last + 1)
+                    {
+                        LogGap(_logger, conversationId, last, next.Seq);
+                        failure = new AgentUnavailableException($"seq {next.Seq} came after {last}");
+                        break;
+                    }
 
-                last = next.Seq;
-                failingSince = null;
-                attempt = 1;
-                yield return next;
+                    last = next.Seq;
+                    failingSince = null;
+                    attempt = 1;
+                    yield return next;
+                }
             }
 
             failingSince ??= _time.GetTimestamp();

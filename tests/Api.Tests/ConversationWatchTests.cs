@@ -68,6 +68,37 @@ public sealed class ConversationWatchTests(ApiFixture api)
         Assert.Contains("afterSeq=5", error.Message);
     }
 
+    [Fact]
+    public async Task Batches_AreTheStoredPages_ThenWhatArrivedLive_ConsecutiveAndOnce()
+    {
+        var log = new FakeLog(Ids.NewConversationId());
+        log.Store(2_500);
+        using var watch = ConversationWatch.Create(log, FakeLog.User, log.Id, 0, await api.Feeds.JoinAsync(log.Id, Ct), TimeSpan.FromMinutes(5));
+        await using var batches = watch.ReadBatchesAsync(Ct).GetAsyncEnumerator(Ct);
+        Assert.Equal((1, 1_000), await NextBatchAsync(batches));
+        Assert.Equal((1_001, 2_000), await NextBatchAsync(batches));
+        Assert.Equal((2_001, 2_500), await NextBatchAsync(batches));
+
+        // Live: a repeat is dropped, and a jump is filled from the store before the live events after it.
+        var stored = log.Store(4);
+        await PublishAsync(log.Id, stored[0], stored[1]);
+        Assert.Equal((2_501, 2_502), await NextBatchAsync(batches));
+        await PublishAsync(log.Id, stored[1], stored[3]);
+        Assert.Equal((2_503, 2_503), await NextBatchAsync(batches));
+        Assert.Equal((2_504, 2_504), await NextBatchAsync(batches));
+        Assert.Equal(2_504, watch.LastSeq);
+    }
+
+    /// <summary>The next batch's first and last seq, once it is checked to be consecutive.</summary>
+    private static async Task<(long First, long Last)> NextBatchAsync(IAsyncEnumerator<EventEnvelope[]> batches)
+    {
+        Assert.True(await batches.MoveNextAsync().AsTask().WaitAsync(Patience, Ct), "the watch ended early");
+        var batch = batches.Current;
+        Assert.NotEmpty(batch);
+        Assert.Equal(Enumerable.Range(0, batch.Length).Select(i => batch[0].Seq + i), batch.Select(e => e.Seq));
+        return (batch[0].Seq, batch[^1].Seq);
+    }
+
     private Task PublishAsync(string conversationId, params EventEnvelope[] batch) =>
         api.Client.GetStreamProvider(AgentNames.StreamProvider)
             .GetStream<EventEnvelope[]>(StreamId.Create(AgentNames.ConversationStreamNamespace, conversationId))

@@ -66,6 +66,43 @@ public sealed class HubTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task WatchBatches_SendsWhatWatchSends_InConsecutiveBatches_AndRefusesAStranger()
+    {
+        await using var hub = await api.ConnectAsync(TestEnvironment.NewUser("batcher"), Ct);
+        var info = await hub.InvokeAsync<ConversationInfo>("CreateConversation", new CreateConversation(Text: Contract.DinnerRequest), Ct);
+        await using var watch = EventRecorder.Start(hub, info.Id);
+        var requested = (InputRequested)(await watch.WaitForTypeAsync(EventTypes.InputRequested)).Data;
+        await hub.InvokeAsync<SeqResult>("Respond", info.Id, new Respond(requested.RequestId, Approved: true), Ct);
+        var completed = await watch.WaitForTypeAsync(EventTypes.RunCompleted);
+
+        // From a cursor in the middle, so the replay starts where the client says, then a page holds the rest.
+        var batches = new List<EventEnvelope[]>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        await foreach (var batch in hub.StreamAsync<EventEnvelope[]>("WatchBatches", info.Id, 3L, stop.Token))
+        {
+            batches.Add(batch);
+            if (batch[^1].Seq >= completed.Seq)
+            {
+                break;
+            }
+        }
+
+        Assert.All(batches, Assert.NotEmpty);
+        var events = batches.SelectMany(b => b).ToList();
+        Assert.Equal(watch.Events.Where(e => e.Seq > 3).Select(e => (e.Seq, e.Type)), events.Select(e => (e.Seq, e.Type)));
+        Assert.Single(batches);
+
+        await using var stranger = await api.ConnectAsync(TestEnvironment.NewUser("stranger"), Ct);
+        var refused = await Assert.ThrowsAsync<HubException>(async () =>
+        {
+            await foreach (var _ in stranger.StreamAsync<EventEnvelope[]>("WatchBatches", info.Id, 0L, Ct))
+            {
+            }
+        });
+        Assert.Contains("not_found:", refused.Message);
+    }
+
+    [Fact]
     public async Task TwoWatchers_OfOneConversation_BothGetEverything_OverOneSubscription()
     {
         var user = TestEnvironment.NewUser("pair");

@@ -71,10 +71,13 @@ export class AgentWatch {
 
     const generation = ++this.#generation;
     const current = () => generation === this.#generation && !this.#stopped;
-    this.#subscription = this.#options.connection.stream('Watch', this.conversationId, this.lastSeq).subscribe({
-      next: event => {
-        if (current()) {
-          this.#deliver(event);
+    // Batches: the same events as Watch, a replay in a few messages rather than one per event.
+    this.#subscription = this.#options.connection.stream('WatchBatches', this.conversationId, this.lastSeq).subscribe({
+      next: batch => {
+        for (const event of batch) {
+          if (!current() || !this.#deliver(event)) {
+            return;
+          }
         }
       },
       error: error => {
@@ -91,16 +94,17 @@ export class AgentWatch {
     });
   }
 
+  /** Whether the watch goes on with this stream (false after a hole, which watches again). */
   #deliver(event) {
     if (event.seq <= this.lastSeq) {
-      return;
+      return true;
     }
 
     if (event.seq > this.lastSeq + 1) {
       // Something was skipped: never deliver past a hole, watch again from the last seq delivered.
       this.#unsubscribe();
       this.#retry(null);
-      return;
+      return false;
     }
 
     this.lastSeq = event.seq;
@@ -112,6 +116,8 @@ export class AgentWatch {
       // A handler's bug must not cost the other events their delivery.
       console.error(error);
     }
+
+    return true;
   }
 
   #lost(error) {

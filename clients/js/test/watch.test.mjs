@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentError, AgentWatch, errorCode } from '../src/index.js';
 
-/** Records each Watch stream opened; the test drives its observer. */
+/** Records each WatchBatches stream opened; the test drives its observer. */
 function fakeConnection() {
   const streams = [];
   return {
@@ -41,17 +41,22 @@ test('a repeat is dropped; a hole makes it watch again from the last seq deliver
   const { watch, delivered } = watchWith(connection);
   await until(() => connection.streams.length === 1);
   const first = connection.streams[0];
+  assert.equal(first.method, 'WatchBatches');
   assert.equal(first.afterSeq, 0);
-  [1, 1, 2, 4].forEach(seq => first.observer.next(event(seq)));
+  first.observer.next([event(1), event(1)]);
+  // A hole inside a batch: nothing past it is delivered, and the watch starts again once, not once per event after it.
+  first.observer.next([event(2), event(4), event(5)]);
 
   await until(() => connection.streams.length === 2);
   assert.equal(first.disposed, true);
   const second = connection.streams[1];
   assert.equal(second.afterSeq, 2);
   // The stream given up on may still deliver: it is not listened to.
-  first.observer.next(event(3));
-  [3, 4, 5].forEach(seq => second.observer.next(event(seq)));
+  first.observer.next([event(3)]);
+  second.observer.next([event(3), event(4)]);
+  second.observer.next([event(5)]);
   assert.deepEqual(delivered, [1, 2, 3, 4, 5]);
+  assert.equal(connection.streams.length, 2);
   assert.equal(watch.lastSeq, 5);
   watch.stop();
   assert.equal(second.disposed, true);
@@ -61,7 +66,7 @@ test('a lost stream is watched again from the last seq; not_found ends the watch
   const connection = fakeConnection();
   const { watch, delivered, errors } = watchWith(connection, { afterSeq: 10 });
   await until(() => connection.streams.length === 1);
-  connection.streams[0].observer.next(event(11));
+  connection.streams[0].observer.next([event(11)]);
   connection.streams[0].observer.error(new Error("An unexpected error occurred. HubException: unavailable: the cluster could not serve the request; retry shortly"));
   await until(() => connection.streams.length === 2);
   assert.equal(connection.streams[1].afterSeq, 11);
@@ -146,7 +151,7 @@ test('a delivered event stops the clock: a later failure is watched again', asyn
   await until(() => connection.streams.length === 1);
   connection.streams[0].observer.error(unavailable());
   await until(() => connection.streams.length === 2);
-  connection.streams[1].observer.next(event(4));
+  connection.streams[1].observer.next([event(4)]);
   await sleep(1_100);
   connection.streams[1].observer.error(unavailable());
   assert.equal(watch.stopped, false);

@@ -65,11 +65,23 @@ public sealed partial class AgentHub(ConversationGateway conversations, ILogger<
     {
         // Checked now, so a malformed call fails at once rather than on the first item.
         ConversationGateway.RequireId(conversationId);
-        return WatchAsync(UserId, conversationId, afterSeq, cancellationToken);
+        return WatchAsync(UserId, conversationId, afterSeq, static (watch, token) => watch.ReadAllAsync(token), cancellationToken);
     }
 
-    private async IAsyncEnumerable<EventEnvelope> WatchAsync(
-        string userId, string conversationId, long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// What <see cref="Watch"/> sends, in batches (an addition to the contract): each item a non-empty array of
+    /// events whose seqs are consecutive and continue the item before. A replay comes a stored page an item, so a
+    /// long conversation costs a few messages instead of one per event.
+    /// </summary>
+    public IAsyncEnumerable<EventEnvelope[]> WatchBatches(string conversationId, long afterSeq, CancellationToken cancellationToken)
+    {
+        ConversationGateway.RequireId(conversationId);
+        return WatchAsync(UserId, conversationId, afterSeq, static (watch, token) => watch.ReadBatchesAsync(token), cancellationToken);
+    }
+
+    private async IAsyncEnumerable<T> WatchAsync<T>(
+        string userId, string conversationId, long afterSeq, Func<ConversationWatch, CancellationToken, IAsyncEnumerable<T>> read,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         // Errors thrown while streaming bypass hub filters: translate them here.
         ConversationWatch watch;
@@ -85,7 +97,7 @@ public sealed partial class AgentHub(ConversationGateway conversations, ILogger<
 
         using (watch)
         {
-            await using var events = watch.ReadAllAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+            await using var events = read(watch, cancellationToken).GetAsyncEnumerator(cancellationToken);
             while (true)
             {
                 try

@@ -76,6 +76,22 @@ public sealed class ConversationWatch : IDisposable
     /// </summary>
     public async IAsyncEnumerable<EventEnvelope> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        await foreach (var batch in ReadBatchesAsync(cancellationToken))
+        {
+            foreach (var e in batch)
+            {
+                yield return e;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The same events as <see cref="ReadAllAsync"/>, in batches: each batch non-empty, its seqs consecutive and
+    /// continuing the batch before it. A replay goes a stored page at a time; live, a batch holds what arrived
+    /// while the one before was being sent, so a busy conversation or a slow client costs fewer, larger messages.
+    /// </summary>
+    public async IAsyncEnumerable<EventEnvelope[]> ReadBatchesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
         if (Interlocked.Exchange(ref _reading, 1) != 0)
         {
             throw new InvalidOperationException("A watch is read once.");
@@ -84,12 +100,13 @@ public sealed class ConversationWatch : IDisposable
         var replayed = 0L;
         await foreach (var stored in ReadStoredAsync(long.MaxValue, cancellationToken))
         {
-            replayed++;
+            replayed += stored.Length;
             yield return Seen(stored);
         }
 
         GatewayTelemetry.EventsReplayed.Record(replayed);
         var reader = _watcher.Reader;
+        var pending = new List<EventEnvelope>();
         while (true)
         {
             var next = await WaitAsync(reader, cancellationToken);
@@ -117,8 +134,13 @@ public sealed class ConversationWatch : IDisposable
                         continue;
                     }
 
-                    if (live.Seq > _last + 1)
+                    if (live.Seq > _last + 1 || pending.Count == ContractLimits.MaxEventsPage)
                     {
+                        if (pending.Count > 0)
+                        {
+                            yield return Seen(Take(pending));
+                        }
+
                         await foreach (var stored in ReadStoredAsync(live.Seq - 1, cancellationToken))
                         {
                             yield return Seen(stored);
@@ -132,8 +154,13 @@ public sealed class ConversationWatch : IDisposable
                     }
 
                     Interlocked.Exchange(ref _last, live.Seq);
-                    yield return Seen(live);
+                    pending.Add(live);
                 }
+            }
+
+            if (pending.Count > 0)
+            {
+                yield return Seen(Take(pending));
             }
         }
     }
@@ -144,28 +171,33 @@ public sealed class ConversationWatch : IDisposable
     /// Notes whether a run is going on after this event: a running run writes all the time, so a silence in one is
     /// worth a look at the store soon (after a failover its events may come by the store before the stream mends).
     /// </summary>
-    private EventEnvelope Seen(EventEnvelope e)
+    private EventEnvelope[] Seen(EventEnvelope[] batch)
     {
+        var e = batch[^1];
         _runActive = e.RunId is not null && !EventTypes.IsTerminal(e.Type) && e.Type != EventTypes.InputRequested;
-        return e;
+        return batch;
     }
 
-    /// <summary>Stored events after the cursor up to <paramref name="upTo"/> (or the end of the log), page by page.</summary>
-    private async IAsyncEnumerable<EventEnvelope> ReadStoredAsync(long upTo, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static EventEnvelope[] Take(List<EventEnvelope> pending)
+    {
+        var batch = pending.ToArray();
+        pending.Clear();
+        return batch;
+    }
+
+    /// <summary>Stored events after the cursor up to <paramref name="upTo"/> (or the end of the log), a non-empty page at a time.</summary>
+    private async IAsyncEnumerable<EventEnvelope[]> ReadStoredAsync(long upTo, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         while (_last < upTo)
         {
             var limit = (int)Math.Min(ContractLimits.MaxEventsPage, upTo - _last);
             var page = await ReadPageAsync(limit, cancellationToken);
-            foreach (var stored in page.Events)
+            var after = _last;
+            var fresh = page.Events.Where(e => e.Seq > after).ToArray();
+            if (fresh.Length > 0)
             {
-                if (stored.Seq <= _last)
-                {
-                    continue;
-                }
-
-                Interlocked.Exchange(ref _last, stored.Seq);
-                yield return stored;
+                Interlocked.Exchange(ref _last, fresh[^1].Seq);
+                yield return fresh;
             }
 
             if (page.Events.Count < limit || _last >= page.LastSeq)
