@@ -106,6 +106,9 @@ public sealed class DatabaseOutageTests
                 ["ASPNETCORE_URLS"] = health.ToString(),
                 ["Llm__DemoTokensPerSecond"] = "20",
                 ["Llm__DemoToolLatency"] = "00:00:00.050",
+                // SQLite's own checkpoints: its log then grows into the full disk, so every commit fails while it is
+                // full. With the checkpointer, a log copied whole is written again in place, and some commits still fit.
+                ["Storage__SqliteCheckpointPeriod"] = "00:00:00",
             };
             var store = SiloProcess.OpenStore(disk);
             var id = Ids.NewConversationId();

@@ -36,6 +36,24 @@ public abstract class EventStoreContractTests
     }
 
     [Fact]
+    public async Task ABatchThatStoresNoRow_StoresItsEvents_AndLeavesTheRowToTheNextBatchThatDoes()
+    {
+        var store = await CreateStoreAsync();
+        await store.AppendAsync([new AppendBatch("c_rowless", [Event("c_rowless", 1, new RunStarted())], Row("c_rowless", 1))], Ct);
+        await store.AppendAsync([new AppendBatch("c_rowless", [Event("c_rowless", 2, new MessageDeltaStreamed("m_1", "a"))], Row("c_rowless", 2), StoresRow: false)], Ct);
+        Assert.Equal(1, (await store.GetConversationAsync("c_rowless", Ct))?.LastSeq);
+
+        // In one commit with a batch that stores it, the row is the newest of those that do.
+        await store.AppendAsync(
+        [
+            new AppendBatch("c_rowless", [Event("c_rowless", 3, new AssistantMessageCompleted("m_1", "ab"))], Row("c_rowless", 3)),
+            new AppendBatch("c_rowless", [Event("c_rowless", 4, new MessageDeltaStreamed("m_2", "c"))], Row("c_rowless", 4), StoresRow: false),
+        ], Ct);
+        Assert.Equal(3, (await store.GetConversationAsync("c_rowless", Ct))?.LastSeq);
+        Assert.Equal([1L, 2L, 3L, 4L], (await store.ReadEventsAsync("c_rowless", 0, 10, Ct)).Select(e => e.Seq));
+    }
+
+    [Fact]
     public async Task Append_OfASeqAlreadyStored_FailsWhole_AndStoresNothing()
     {
         var store = await CreateStoreAsync();
@@ -206,6 +224,43 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
         }
 
         Assert.Empty(await SiloProcess.OpenStore(directory).ListRunningAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Commits_LeaveTheLogToTheCheckpointer_WhichCopiesItAll_AndTheLogStartsOver()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var directory = TestEnvironment.NewTempDirectory();
+        var store = SiloProcess.OpenStore(directory);
+        await store.MigrateAsync(ct);
+        var wal = new FileInfo(Path.Combine(directory, "agents.db-wal"));
+        var text = new string('x', 2_000);
+        long seq = 0;
+        async Task AppendAsync(int events)
+        {
+            var batch = Enumerable.Range(0, events).Select(_ => new EventEnvelope(++seq, "c_wal", "r_1", DateTimeOffset.UtcNow, new MessageDeltaStreamed("m_1", text))).ToList();
+            await store.AppendAsync([new AppendBatch("c_wal", batch, new ConversationRecord("c_wal", "alice", "t", ConversationStatus.Running, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, seq, null))], ct);
+        }
+
+        // Over 1,000 pages of log (4 MB): SQLite would have checkpointed inside a commit and written the log over
+        // from its start, so the file would stay near 4 MB.
+        for (var i = 0; i < 6; i++)
+        {
+            await AppendAsync(500);
+        }
+
+        wal.Refresh();
+        var grown = wal.Length;
+        Assert.True(grown > 5_000_000, $"the log is {grown} bytes: a commit checkpointed");
+
+        var (frames, copied) = store.Checkpoint();
+        Assert.True(frames > 1_000 && copied == frames, $"{copied} of {frames} frames copied");
+
+        // Copied whole, the log is written again from its start: the file does not grow.
+        await AppendAsync(500);
+        wal.Refresh();
+        Assert.Equal(grown, wal.Length);
+        Assert.Equal(seq, (await store.ReadEventsAsync("c_wal", seq - 1, 10, ct)).Single().Seq);
     }
 }
 

@@ -124,7 +124,8 @@ internal sealed partial class ConversationLog
         }
 
         EventEnvelope[] batch = [.. envelopes];
-        var durable = WriteAsync(new AppendBatch(_id, batch, ToRecord(), snapshot, transcript), CurrentInfo());
+        var storesRow = snapshot is not null || transcript is not null || !envelopes.TrueForAll(e => e.Data is MessageDeltaStreamed);
+        var durable = WriteAsync(new AppendBatch(_id, batch, ToRecord(), snapshot, transcript, StoresRow: storesRow), CurrentInfo());
         InFlight = durable;
         _unpublished.Enqueue((durable, batch));
         if (_publishing.IsCompleted)

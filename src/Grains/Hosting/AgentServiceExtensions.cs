@@ -40,7 +40,8 @@ public static class AgentServiceExtensions
         switch (storage.Provider)
         {
             case StorageProvider.Sqlite:
-                services.TryAddSingleton<IEventStore, SqliteEventStore>();
+                services.TryAddSingleton<SqliteEventStore>();
+                services.TryAddSingleton<IEventStore>(sp => sp.GetRequiredService<SqliteEventStore>());
                 break;
             case StorageProvider.Postgres:
                 services.TryAddSingleton<IEventStore, PostgresEventStore>();
@@ -53,6 +54,10 @@ public static class AgentServiceExtensions
         services.AddHostedService<SchemaMigrator>();
         services.AddSingleton<EventLogWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<EventLogWriter>());
+        if (storage.Provider == StorageProvider.Sqlite && storage.SqliteCheckpointPeriod > TimeSpan.Zero)
+        {
+            services.AddHostedService<SqliteCheckpointer>();
+        }
 
         var kernel = services.AddKernel();
         kernel.Plugins.AddFromType<UserInputPlugin>(UserInputPlugin.PluginName);

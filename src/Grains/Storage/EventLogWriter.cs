@@ -56,12 +56,47 @@ public sealed partial class EventLogWriter : BackgroundService
         return pending.Completion.Task;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// For a store whose commits block (SQLite runs every command synchronously, its fsync included) the loop runs on
+    /// a thread of its own: on the thread pool each commit would hold one of a small machine's few workers for its
+    /// whole length, while the streams, grains and sockets wait for the pool to grow. An asynchronous store
+    /// (PostgreSQL) stays on the pool: a thread of its own would only add a wake-up to every commit.
+    /// </summary>
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_store.CommitsBlock)
+        {
+            return WriteAllAsync();
+        }
+
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                // Blocking waits are the point: this thread does nothing else, and the commits complete on it.
+                WriteAllAsync().GetAwaiter().GetResult();
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "Event log writer",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    private async Task WriteAllAsync()
     {
         var reader = _pending.Reader;
         var batch = new List<PendingAppend>();
         // Keep writing after stop is requested until the channel is drained, so accepted appends are not dropped.
-        while (await reader.WaitToReadAsync(CancellationToken.None))
+        while (await WaitToReadAsync(reader))
         {
             var events = 0;
             while (events < _options.MaxEventsPerCommit && reader.TryRead(out var next))
@@ -74,6 +109,12 @@ public sealed partial class EventLogWriter : BackgroundService
             batch.Clear();
         }
     }
+
+    /// <summary>On the writer's own thread, waits there for the next append rather than coming back on the pool.</summary>
+    private ValueTask<bool> WaitToReadAsync(ChannelReader<PendingAppend> reader) =>
+        _store.CommitsBlock
+            ? ValueTask.FromResult(reader.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
+            : reader.WaitToReadAsync(CancellationToken.None);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -120,7 +161,15 @@ public sealed partial class EventLogWriter : BackgroundService
                 Interlocked.CompareExchange(ref _failingSince, Stopwatch.GetTimestamp(), 0);
                 var delay = CommitBackoff.DelayAfter(attempt);
                 LogCommitRetry(ex, batch.Count, delay);
-                await Task.Delay(delay);
+                if (_store.CommitsBlock)
+                {
+                    // Stays on the writer's own thread, which has nothing else to do meanwhile.
+                    Thread.Sleep(delay);
+                }
+                else
+                {
+                    await Task.Delay(delay);
+                }
             }
             catch (Exception ex)
             {

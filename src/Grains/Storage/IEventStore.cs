@@ -17,6 +17,12 @@ public interface IEventStore
     /// </summary>
     Task AppendAsync(IReadOnlyList<AppendBatch> batches, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Whether <see cref="AppendAsync"/> holds its thread for the whole commit, fsync included (an embedded
+    /// database); the <see cref="EventLogWriter"/> then gives it a thread of its own instead of one of the pool's.
+    /// </summary>
+    bool CommitsBlock => false;
+
     /// <summary>Up to <paramref name="limit"/> events with seq above <paramref name="afterSeq"/>, ascending.</summary>
     Task<IReadOnlyList<EventEnvelope>> ReadEventsAsync(string conversationId, long afterSeq, int limit, CancellationToken cancellationToken = default);
 
@@ -78,13 +84,20 @@ public interface IEventStore
 /// <param name="CountsUsage">
 /// Whether the usage on these events is new spend for the owner's day; false for a fork's copies of its source's events.
 /// </param>
+/// <param name="StoresRow">
+/// Whether <paramref name="Conversation"/> is written. False for a batch of nothing but message deltas: the row's
+/// <c>updated_at</c> and <c>last_seq</c> then wait for the next batch that stores it (the message's end at the
+/// latest), which keeps an indexed update off every streamed piece. Nothing reads them back to rebuild a
+/// conversation: its events and snapshot are the truth.
+/// </param>
 public sealed record AppendBatch(
     string ConversationId,
     IReadOnlyList<EventEnvelope> Events,
     ConversationRecord Conversation,
     SnapshotRecord? Snapshot = null,
     TranscriptRecord? Transcript = null,
-    bool CountsUsage = true);
+    bool CountsUsage = true,
+    bool StoresRow = true);
 
 /// <summary>The day a token budget counts: the UTC date, as <c>yyyy-MM-dd</c>.</summary>
 public static class UsageDay

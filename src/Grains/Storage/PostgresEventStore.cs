@@ -72,30 +72,33 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
             });
         }
 
-        var rows = batches.Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => StoreRows.ConversationRow.From(g.Last())).ToList();
-        sql.AppendLine(
-            """
-            INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth, forked_from, forked_after_seq)
-            SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[], @Parents::text[], @Depths::integer[], @Forks::text[], @ForkSeqs::bigint[])
-            ON CONFLICT (id) DO UPDATE SET
-                title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
-                last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;
-            """);
-        parameters.AddDynamicParams(new
+        var rows = batches.Where(b => b.StoresRow).Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => StoreRows.ConversationRow.From(g.Last())).ToList();
+        if (rows.Count > 0)
         {
-            Ids = rows.Select(r => r.Id).ToArray(),
-            Owners = rows.Select(r => r.Owner).ToArray(),
-            Titles = rows.Select(r => r.Title).ToArray(),
-            Statuses = rows.Select(r => r.Status).ToArray(),
-            Created = rows.Select(r => r.CreatedAt).ToArray(),
-            Updated = rows.Select(r => r.UpdatedAt).ToArray(),
-            LastSeqs = rows.Select(r => r.LastSeq).ToArray(),
-            Outcomes = rows.Select(r => r.LastOutcome).ToArray(),
-            Parents = rows.Select(r => r.ParentId).ToArray(),
-            Depths = rows.Select(r => (int)r.Depth).ToArray(),
-            Forks = rows.Select(r => r.ForkedFrom).ToArray(),
-            ForkSeqs = rows.Select(r => r.ForkedAfterSeq).ToArray(),
-        });
+            sql.AppendLine(
+                """
+                INSERT INTO conversations (id, owner, title, status, created_at, updated_at, last_seq, last_outcome, parent_id, depth, forked_from, forked_after_seq)
+                SELECT * FROM unnest(@Ids::text[], @Owners::text[], @Titles::text[], @Statuses::text[], @Created::bigint[], @Updated::bigint[], @LastSeqs::bigint[], @Outcomes::text[], @Parents::text[], @Depths::integer[], @Forks::text[], @ForkSeqs::bigint[])
+                ON CONFLICT (id) DO UPDATE SET
+                    title = excluded.title, status = excluded.status, updated_at = excluded.updated_at,
+                    last_seq = excluded.last_seq, last_outcome = excluded.last_outcome;
+                """);
+            parameters.AddDynamicParams(new
+            {
+                Ids = rows.Select(r => r.Id).ToArray(),
+                Owners = rows.Select(r => r.Owner).ToArray(),
+                Titles = rows.Select(r => r.Title).ToArray(),
+                Statuses = rows.Select(r => r.Status).ToArray(),
+                Created = rows.Select(r => r.CreatedAt).ToArray(),
+                Updated = rows.Select(r => r.UpdatedAt).ToArray(),
+                LastSeqs = rows.Select(r => r.LastSeq).ToArray(),
+                Outcomes = rows.Select(r => r.LastOutcome).ToArray(),
+                Parents = rows.Select(r => r.ParentId).ToArray(),
+                Depths = rows.Select(r => (int)r.Depth).ToArray(),
+                Forks = rows.Select(r => r.ForkedFrom).ToArray(),
+                ForkSeqs = rows.Select(r => r.ForkedAfterSeq).ToArray(),
+            });
+        }
 
         // Snapshots and transcripts too go in one statement each, not one round trip per row.
         var snapshots = batches.Where(b => b.Snapshot is not null).Select(b => b.Snapshot!).GroupBy(s => s.ConversationId).Select(g => g.Last()).ToList();

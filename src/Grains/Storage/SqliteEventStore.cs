@@ -26,7 +26,8 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
             DefaultTimeout = (int)Math.Max(1, Math.Ceiling(options.Value.SqliteBusyTimeout.TotalSeconds)),
         };
         _connectionString = builder.ToString();
-        _synchronousPragma = options.Value.Synchronous == SqliteSynchronous.Normal ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;";
+        _synchronousPragma = (options.Value.Synchronous == SqliteSynchronous.Normal ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;")
+            + (options.Value.SqliteCheckpointPeriod > TimeSpan.Zero ? "PRAGMA wal_autocheckpoint=0;" : "");
         _logger = logger;
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
@@ -79,7 +80,7 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
             transaction);
 
         // Several batches of one conversation may share a transaction: only its last row and snapshot matter.
-        foreach (var conversation in batches.Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => g.Last()))
+        foreach (var conversation in batches.Where(b => b.StoresRow).Select(b => b.Conversation).GroupBy(c => c.Id).Select(g => g.Last()))
         {
             await connection.ExecuteAsync(
                 """
@@ -126,6 +127,9 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         await transaction.CommitAsync(cancellationToken);
     }
 
+    /// <summary>Microsoft.Data.Sqlite runs every command synchronously, its async methods included.</summary>
+    public bool CommitsBlock => true;
+
     public bool IsDuplicate(Exception exception) => exception is SqliteException { SqliteErrorCode: 19 }; // SQLITE_CONSTRAINT
 
     public async Task CheckWritableAsync(CancellationToken cancellationToken = default)
@@ -134,6 +138,20 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         // Taking the write lock and letting it go proves the file is writable and not locked by someone else.
         await using var transaction = connection.BeginTransaction(deferred: false);
         await transaction.RollbackAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Copies what it can of the write-ahead log into the database file without waiting for readers or the writer
+    /// (<see cref="SqliteCheckpointer"/> calls it); returns the log's frames and how many of them are in the file now.
+    /// </summary>
+    public (long LogFrames, long Checkpointed) Checkpoint()
+    {
+        using var connection = OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(1), reader.GetInt64(2));
     }
 
     /// <summary>A connection for the shared reads and the delete: the commit's durability setting is the writer's business.</summary>

@@ -23,6 +23,13 @@ public sealed class StorageOptions
     /// </summary>
     public SqliteSynchronous Synchronous { get; set; } = SqliteSynchronous.Full;
 
+    /// <summary>
+    /// How often a thread of its own moves SQLite's write-ahead log into the database file (a passive checkpoint,
+    /// which never blocks a commit). Zero leaves it to SQLite, which checkpoints inside the commit that fills 1,000
+    /// pages of log: that commit, and every conversation's appends behind it, then wait for the copy and its fsync.
+    /// </summary>
+    public TimeSpan SqliteCheckpointPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The most events one group commit writes.</summary>
     [Range(1, 100_000)]
     public int MaxEventsPerCommit { get; set; } = 2_000;
