@@ -56,6 +56,8 @@ public sealed class ApiFixture : IAsyncLifetime
         settings["Llm:DemoToolLatency"] = "00:00:00.100";
         settings["Agent:MaxMessageChars"] = MaxMessageChars.ToString();
         settings["Gateway:SseHeartbeat"] = "00:00:01";
+        // The spans go to the in-memory exporter added below, which the app's configuration cannot see.
+        settings["Observability:Tracing"] = "true";
         _app = TestApp.Build(settings, builder =>
         {
             builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));

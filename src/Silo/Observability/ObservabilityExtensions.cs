@@ -43,9 +43,13 @@ public static class ObservabilityExtensions
         builder.Services.AddOptions<ObservabilityOptions>().BindConfiguration(ObservabilityOptions.SectionName);
         var options = Read(builder.Configuration);
 
+        var otlpFromEnvironment = builder.Configuration[OtlpEndpointVariable] is { Length: > 0 };
+        var otlp = otlpFromEnvironment || options.Otlp.Endpoint is { Length: > 0 };
         var telemetry = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(builder.Environment.ApplicationName))
-            .WithTracing(tracing =>
+            .ConfigureResource(r => r.AddService(builder.Environment.ApplicationName));
+        if (options.Tracing ?? (otlp || options.Console))
+        {
+            telemetry.WithTracing(tracing =>
             {
                 tracing
                     .AddSource(AgentTelemetry.Name, SignalRServerSource)
@@ -60,7 +64,10 @@ public static class ObservabilityExtensions
                 {
                     tracing.AddConsoleExporter();
                 }
-            })
+            });
+        }
+
+        telemetry
             .WithMetrics(metrics =>
             {
                 // Created here: the gauge exists once its static class is touched.
@@ -82,7 +89,7 @@ public static class ObservabilityExtensions
 
         // Logs go to the collector with their scopes (ConversationId, RunId, UserId) and the trace they belong to.
         builder.Logging.AddOpenTelemetry(o => (o.IncludeScopes, o.IncludeFormattedMessage) = (true, true));
-        if (builder.Configuration[OtlpEndpointVariable] is { Length: > 0 })
+        if (otlpFromEnvironment)
         {
             // Endpoint, protocol and headers from the standard OTEL_EXPORTER_OTLP_* variables.
             telemetry.UseOtlpExporter();

@@ -12,6 +12,13 @@ public sealed class ObservabilityOptions
     public bool Prometheus { get; set; } = true;
 
     /// <summary>
+    /// Records spans. Unset: on when something exports them (an OTLP endpoint, or <see cref="Console"/>) and off
+    /// otherwise, since spans that nobody exports still cost an activity, its tags and a lock on every hub message
+    /// and grain call, stream traffic included. True records them for an exporter added in code (tests do).
+    /// </summary>
+    public bool? Tracing { get; set; }
+
+    /// <summary>
     /// Also traces Orleans' own system calls (stream queues, directory, membership): off by default, as every
     /// published batch of events adds a pair of spans to the run's trace.
     /// </summary>
