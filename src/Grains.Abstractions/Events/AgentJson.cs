@@ -36,6 +36,19 @@ public static class AgentJson
             ?? throw new JsonException($"Event data of '{type}' is null.");
     }
 
+    /// <summary>Reads an event's data of the contract type <paramref name="type"/> from the value under <paramref name="reader"/>.</summary>
+    /// <exception cref="JsonException">The type is unknown or the data does not fit it.</exception>
+    public static ConversationEvent DeserializeData(string type, ref Utf8JsonReader reader)
+    {
+        if (!EventTypes.ClrTypes.TryGetValue(type, out var clrType))
+        {
+            throw new JsonException($"Unknown event type '{type}'.");
+        }
+
+        return (ConversationEvent?)JsonSerializer.Deserialize(ref reader, clrType, Options)
+            ?? throw new JsonException($"Event data of '{type}' is null.");
+    }
+
     /// <summary>The contract's timestamp form: UTC with milliseconds and a Z.</summary>
     public static string FormatTimestamp(DateTimeOffset at) =>
         at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
@@ -63,19 +76,79 @@ public sealed class RawJsonConverter : JsonConverter<string>
 public sealed class EventEnvelopeJsonConverter : JsonConverter<EventEnvelope>
 {
     /// <inheritdoc />
+    /// <remarks>
+    /// One pass: the data is read straight into its type when <c>type</c> came before it (as this service writes
+    /// it), and only otherwise held as text until the type is known. A replay of thousands of events parses each once.
+    /// </remarks>
     public override EventEnvelope Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        using var document = JsonDocument.ParseValue(ref reader);
-        var root = document.RootElement;
-        var type = root.GetProperty("type").GetString() ?? throw new JsonException("Event without a type.");
-        var runId = root.TryGetProperty("runId", out var run) && run.ValueKind == JsonValueKind.String ? run.GetString() : null;
-        var data = root.TryGetProperty("data", out var d) ? d.GetRawText() : "{}";
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("An event must be a JSON object.");
+        }
+
+        long? seq = null;
+        DateTimeOffset? at = null;
+        string? conversationId = null, runId = null, type = null, pendingData = null;
+        ConversationEvent? data = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("seq"u8))
+            {
+                reader.Read();
+                seq = reader.GetInt64();
+            }
+            else if (reader.ValueTextEquals("conversationId"u8))
+            {
+                reader.Read();
+                conversationId = reader.GetString();
+            }
+            else if (reader.ValueTextEquals("runId"u8))
+            {
+                reader.Read();
+                runId = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            }
+            else if (reader.ValueTextEquals("type"u8))
+            {
+                reader.Read();
+                type = reader.GetString();
+            }
+            else if (reader.ValueTextEquals("at"u8))
+            {
+                reader.Read();
+                at = reader.GetDateTimeOffset();
+            }
+            else if (reader.ValueTextEquals("data"u8))
+            {
+                reader.Read();
+                if (type is not null)
+                {
+                    data = AgentJson.DeserializeData(type, ref reader);
+                }
+                else
+                {
+                    using var document = JsonDocument.ParseValue(ref reader);
+                    pendingData = document.RootElement.GetRawText();
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (type is null)
+        {
+            throw new JsonException("Event without a type.");
+        }
+
         return new EventEnvelope(
-            root.GetProperty("seq").GetInt64(),
-            root.GetProperty("conversationId").GetString() ?? throw new JsonException("Event without a conversation id."),
+            seq ?? throw new JsonException("Event without a seq."),
+            conversationId ?? throw new JsonException("Event without a conversation id."),
             runId,
-            root.GetProperty("at").GetDateTimeOffset(),
-            AgentJson.DeserializeData(type, data));
+            at ?? throw new JsonException("Event without a time."),
+            data ?? AgentJson.DeserializeData(type, pendingData ?? "{}"));
     }
 
     /// <inheritdoc />
