@@ -69,26 +69,8 @@ public sealed partial class EventLogWriter : BackgroundService
             return WriteAllAsync();
         }
 
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                // Blocking waits are the point: this thread does nothing else, and the commits complete on it.
-                WriteAllAsync().GetAwaiter().GetResult();
-                done.SetResult();
-            }
-            catch (Exception ex)
-            {
-                done.SetException(ex);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "Event log writer",
-        };
-        thread.Start();
-        return done.Task;
+        // Blocking waits are the point: this thread does nothing else, and the commits complete on it.
+        return OwnThread.Run("Event log writer", () => WriteAllAsync().GetAwaiter().GetResult());
     }
 
     private async Task WriteAllAsync()

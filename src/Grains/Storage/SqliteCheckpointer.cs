@@ -12,38 +12,26 @@ namespace Agents.Grains.Storage;
 public sealed partial class SqliteCheckpointer(SqliteEventStore store, IOptions<StorageOptions> options, ILogger<SqliteCheckpointer> logger)
     : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    // Blocking waits and calls are the point: SQLite's are synchronous, and this thread does nothing else.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => OwnThread.Run("SQLite checkpoint", () =>
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
+        while (!stoppingToken.WaitHandle.WaitOne(options.Value.SqliteCheckpointPeriod))
         {
-            // Blocking waits and calls are the point: SQLite's are synchronous, and this thread does nothing else.
-            while (!stoppingToken.WaitHandle.WaitOne(options.Value.SqliteCheckpointPeriod))
+            try
             {
-                try
+                var (frames, copied) = store.Checkpoint();
+                if (frames > 0 && copied < frames)
                 {
-                    var (frames, copied) = store.Checkpoint();
-                    if (frames > 0 && copied < frames)
-                    {
-                        LogPartial(frames, copied);
-                    }
-                }
-                catch (Exception ex)
-                {
-                    // The next period tries again; the log only grows meanwhile, and commits go on.
-                    LogFailed(ex);
+                    LogPartial(frames, copied);
                 }
             }
-
-            done.SetResult();
-        })
-        {
-            IsBackground = true,
-            Name = "SQLite checkpoint",
-        };
-        thread.Start();
-        return done.Task;
-    }
+            catch (Exception ex)
+            {
+                // The next period tries again; the log only grows meanwhile, and commits go on.
+                LogFailed(ex);
+            }
+        }
+    });
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SQLite checkpoint copied {Copied} of {Frames} log frames (readers held the rest)")]
     private partial void LogPartial(long frames, long copied);
