@@ -193,10 +193,10 @@ public abstract class EventStoreContractTests
         Assert.Equal(new TokenUsage(0, 0), await store.GetUsageAsync("nobody", UsageDay.Of(day), Ct));
     }
 
-    private static EventEnvelope Event(string conversationId, long seq, ConversationEvent data) =>
+    protected static EventEnvelope Event(string conversationId, long seq, ConversationEvent data) =>
         new(seq, conversationId, "r_1", DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000 + seq), data);
 
-    private static ConversationRecord Row(string id, long lastSeq, string owner = "alice", DateTimeOffset? updated = null, ConversationStatus status = ConversationStatus.Running) =>
+    protected static ConversationRecord Row(string id, long lastSeq, string owner = "alice", DateTimeOffset? updated = null, ConversationStatus status = ConversationStatus.Running) =>
         new(id, owner, "title", status, DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000), updated ?? DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000 + lastSeq), lastSeq, null);
 }
 
@@ -238,8 +238,8 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
         long seq = 0;
         async Task AppendAsync(int events)
         {
-            var batch = Enumerable.Range(0, events).Select(_ => new EventEnvelope(++seq, "c_wal", "r_1", DateTimeOffset.UtcNow, new MessageDeltaStreamed("m_1", text))).ToList();
-            await store.AppendAsync([new AppendBatch("c_wal", batch, new ConversationRecord("c_wal", "alice", "t", ConversationStatus.Running, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, seq, null))], ct);
+            var batch = Enumerable.Range(0, events).Select(_ => Event("c_wal", ++seq, new MessageDeltaStreamed("m_1", text))).ToList();
+            await store.AppendAsync([new AppendBatch("c_wal", batch, Row("c_wal", seq))], ct);
         }
 
         // Over 1,000 pages of log (4 MB): SQLite would have checkpointed inside a commit and written the log over

@@ -124,7 +124,8 @@ internal sealed partial class ConversationLog
         }
 
         EventEnvelope[] batch = [.. envelopes];
-        var storesRow = snapshot is not null || transcript is not null || !envelopes.TrueForAll(e => e.Data is MessageDeltaStreamed);
+        // Deltas change nothing in the row but its updated_at and last_seq, which may wait for the message's next other event.
+        var storesRow = !envelopes.TrueForAll(e => e.Data is MessageDeltaStreamed);
         var durable = WriteAsync(new AppendBatch(_id, batch, ToRecord(), snapshot, transcript, StoresRow: storesRow), CurrentInfo());
         InFlight = durable;
         _unpublished.Enqueue((durable, batch));

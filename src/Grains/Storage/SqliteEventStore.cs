@@ -13,7 +13,7 @@ namespace Agents.Grains.Storage;
 public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
 {
     private readonly string _connectionString;
-    private readonly string _synchronousPragma;
+    private readonly string _writerPragmas;
     private readonly ILogger<SqliteEventStore> _logger;
 
     public SqliteEventStore(IOptions<StorageOptions> options, ILogger<SqliteEventStore> logger)
@@ -26,7 +26,7 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
             DefaultTimeout = (int)Math.Max(1, Math.Ceiling(options.Value.SqliteBusyTimeout.TotalSeconds)),
         };
         _connectionString = builder.ToString();
-        _synchronousPragma = (options.Value.Synchronous == SqliteSynchronous.Normal ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;")
+        _writerPragmas = (options.Value.Synchronous == SqliteSynchronous.Normal ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;")
             + (options.Value.SqliteCheckpointPeriod > TimeSpan.Zero ? "PRAGMA wal_autocheckpoint=0;" : "");
         _logger = logger;
 
@@ -168,7 +168,7 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var pragma = connection.CreateCommand();
-        pragma.CommandText = _synchronousPragma;
+        pragma.CommandText = _writerPragmas;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
         return connection;
     }
