@@ -49,9 +49,16 @@ public static class AgentJson
             ?? throw new JsonException($"Event data of '{type}' is null.");
     }
 
+    private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
     /// <summary>The contract's timestamp form: UTC with milliseconds and a Z.</summary>
-    public static string FormatTimestamp(DateTimeOffset at) =>
-        at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    public static string FormatTimestamp(DateTimeOffset at) => at.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture);
+
+    /// <summary><see cref="FormatTimestamp(DateTimeOffset)"/> into <paramref name="destination"/> (24 chars); returns the length written.</summary>
+    public static int FormatTimestamp(DateTimeOffset at, Span<char> destination) =>
+        at.UtcDateTime.TryFormat(destination, out var written, TimestampFormat, CultureInfo.InvariantCulture)
+            ? written
+            : throw new ArgumentException("A timestamp needs 24 chars.", nameof(destination));
 }
 
 /// <summary>Writes a string that holds JSON as that JSON, and reads any JSON value back as its text.</summary>
@@ -75,6 +82,8 @@ public sealed class RawJsonConverter : JsonConverter<string>
 /// <summary>The contract's envelope: <c>{ seq, conversationId, runId, type, at, data }</c>.</summary>
 public sealed class EventEnvelopeJsonConverter : JsonConverter<EventEnvelope>
 {
+    private const int TimestampLength = 24;
+
     /// <inheritdoc />
     /// <remarks>
     /// One pass: the data is read straight into its type when <c>type</c> came before it (as this service writes
@@ -167,9 +176,11 @@ public sealed class EventEnvelopeJsonConverter : JsonConverter<EventEnvelope>
         }
 
         writer.WriteString("type", value.Type);
-        writer.WriteString("at", AgentJson.FormatTimestamp(value.At));
+        Span<char> at = stackalloc char[TimestampLength];
+        writer.WriteString("at", at[..AgentJson.FormatTimestamp(value.At, at)]);
         writer.WritePropertyName("data");
-        JsonSerializer.Serialize(writer, value.Data, value.Data.GetType(), AgentJson.Options);
+        // The JSON the store holds, written as it is: this service's own serializer made it.
+        writer.WriteRawValue(value.DataJson, skipInputValidation: true);
         writer.WriteEndObject();
     }
 }

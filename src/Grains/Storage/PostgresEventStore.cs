@@ -68,7 +68,7 @@ public sealed partial class PostgresEventStore : DapperEventStore, IEventStore, 
                 Runs = events.Select(e => e.RunId).ToArray(),
                 Types = events.Select(e => e.Type).ToArray(),
                 Ats = events.Select(e => e.At.ToUnixTimeMilliseconds()).ToArray(),
-                Data = events.Select(e => AgentJson.SerializeData(e.Data)).ToArray(),
+                Data = events.Select(e => e.DataJson).ToArray(),
             });
         }
 

@@ -72,7 +72,7 @@ public sealed partial class SqliteEventStore : DapperEventStore, IEventStore
             e.RunId,
             Type = e.Type,
             At = e.At.ToUnixTimeMilliseconds(),
-            Data = AgentJson.SerializeData(e.Data),
+            Data = e.DataJson,
         });
         await connection.ExecuteAsync(
             "INSERT INTO events (conversation_id, seq, run_id, type, at, data) VALUES (@ConversationId, @Seq, @RunId, @Type, @At, @Data);",

@@ -14,7 +14,7 @@ internal static class StoreRows
         public string Data { get; init; } = "";
 
         public EventEnvelope ToEnvelope(string conversationId) =>
-            new(Seq, conversationId, RunId, DateTimeOffset.FromUnixTimeMilliseconds(At), AgentJson.DeserializeData(Type, Data));
+            new(Seq, conversationId, RunId, DateTimeOffset.FromUnixTimeMilliseconds(At), Type, Data);
     }
 
     /// <summary>
