@@ -16,7 +16,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Orleans.Streams;
 
-// dotnet run -c Release --project bench -- [--quick] [--only S1,R1,C1,E1] [--out FILE]
+// dotnet run -c Release --project bench -- [--quick] [--only S1,R1,C1,E1] [--warm-up 50x200] [--out FILE]
 if (args.Length > 0 && args[0] is Baselines.BareRole or Baselines.NoLogRole)
 {
     // A baseline server, started by the bench itself as a child process.
@@ -48,7 +48,7 @@ if (args.Contains("--soak"))
 // (fsync and synchronous commit on); each use gets a database of its own.
 await using var postgres = new Agents.Testing.PostgresServer { Durable = true };
 var section = Stopwatch.StartNew();
-results.AddRange(await new StreamingBench(quick, Wants, work, postgres).RunAsync(CancellationToken.None));
+results.AddRange(await new StreamingBench(quick, Wants, work, postgres, WarmUpShape()).RunAsync(CancellationToken.None));
 Console.WriteLine($"(streaming figures took {section.Elapsed.TotalSeconds:0} s)");
 
 if (Wants("C1"))
@@ -139,6 +139,20 @@ static IEnumerable<string> ExpectedFigures()
 }
 
 bool Wants(string id) => only is null || only.Contains(id) || only.Contains(id[..2]);
+
+// `--warm-up 50x200`: conversations × chunks streamed before the measured shapes (StreamingBench.WarmUp).
+Shape? WarmUpShape()
+{
+    if (ArgValue("--warm-up") is not { } value)
+    {
+        return null;
+    }
+
+    var parts = value.Split('x');
+    return parts.Length == 2 && int.TryParse(parts[0], out var conversations) && int.TryParse(parts[1], out var chunks) && conversations > 0 && chunks > 0
+        ? new Shape("warm-up", conversations, chunks, TimeSpan.FromMilliseconds(2))
+        : throw new ArgumentException($"--warm-up takes CONVERSATIONSxCHUNKS, such as 50x200, not '{value}'.");
+}
 
 string? ArgValue(string name)
 {

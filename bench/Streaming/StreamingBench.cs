@@ -24,9 +24,17 @@ internal sealed record ShapeMeasurement(
 /// S1–S5, R1 and R2 over real processes and real SignalR clients: the service on a single node (SQLite) and as a
 /// cluster (PostgreSQL), beside the two baselines, with the same fake model for all.
 /// </summary>
-internal sealed class StreamingBench(bool quick, Func<string, bool> wants, string workDirectory, PostgresServer postgres)
+internal sealed class StreamingBench(bool quick, Func<string, bool> wants, string workDirectory, PostgresServer postgres, Shape? warmUp = null)
 {
     private const string User = "bench";
+
+    /// <summary>
+    /// Streamed through each target before its shapes are measured, a chunk every 2 ms: JIT (each target's fresh process
+    /// starts with unoptimized code, and .NET promotes a hot method only after it ran a while) and pools. Full runs
+    /// default to 50 × 200 (10,000 chunks, about a second), which leaves the measured shapes at steady state; a shorter
+    /// one leaves tier-0 code and the JIT's own work in the figures, more of it for the target with more code.
+    /// </summary>
+    public Shape WarmUp { get; } = warmUp ?? new("warm-up", quick ? 10 : 50, quick ? 50 : 200, TimeSpan.FromMilliseconds(2));
 
     public IReadOnlyList<Shape> Shapes { get; } = quick
         ?
@@ -116,8 +124,7 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
             async (i, ct) => clients[i] = await target.ConnectAsync(ct));
         try
         {
-            // Warm-up: JIT, connection pools, the model connector; not measured.
-            await MeasureAsync(target, model, new Shape("warm-up", Math.Min(10, clients.Length), 50, TimeSpan.FromMilliseconds(2)), clients, cancellationToken);
+            await MeasureAsync(target, model, WarmUp with { Conversations = Math.Min(WarmUp.Conversations, clients.Length) }, clients, cancellationToken);
             foreach (var shape in shapes)
             {
                 var m = await MeasureAsync(target, model, shape, clients, cancellationToken);
