@@ -31,8 +31,8 @@ internal sealed class StreamingBench(bool quick, Func<string, bool> wants, strin
     /// <summary>
     /// Streamed through each target before its shapes are measured, a chunk every 2 ms: JIT (each target's fresh process
     /// starts with unoptimized code, and .NET promotes a hot method only after it ran a while) and pools. Full runs
-    /// default to 50 × 200 (10,000 chunks, about a second), which leaves the measured shapes at steady state; a shorter
-    /// one leaves tier-0 code and the JIT's own work in the figures, more of it for the target with more code.
+    /// default to 50 × 200 (10,000 chunks, about a second); a shorter one leaves more tier-0 code and JIT work in the first
+    /// shapes' figures. Some stays even so (docs/benchmarks.md profiles it).
     /// </summary>
     public Shape WarmUp { get; } = warmUp ?? new("warm-up", quick ? 10 : 50, quick ? 50 : 200, TimeSpan.FromMilliseconds(2));
 
