@@ -63,8 +63,9 @@ public sealed class OrleansHostOptions
     /// <summary>
     /// How long a read of a conversation-stream queue that stayed empty since the last read waits for an event before
     /// it answers empty (a long poll, see Streaming/WaitingStreamQueueGrain.cs). Longer: fewer idle calls, and a
-    /// silo's shutdown may wait as long for its readers. Zero: answer at once and poll every <see cref="StreamPollPeriod"/>, Orleans' way, which cost an idle
-    /// node 11 % of a core at 5 ms (bench I1, docs/benchmarks.md). Stays well under the 30 s grain call timeout.
+    /// silo's shutdown may wait as long for its readers. Zero: answer at once and poll every
+    /// <see cref="StreamPollPeriod"/>, Orleans' way, which cost an idle node 11 % of a core at 5 ms (bench I1,
+    /// docs/benchmarks.md). Stays well under the 30 s grain call timeout.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
     public TimeSpan StreamQueueWait { get; set; } = TimeSpan.FromSeconds(1);

@@ -54,11 +54,14 @@ public static class AgentJson
     /// <summary>The contract's timestamp form: UTC with milliseconds and a Z.</summary>
     public static string FormatTimestamp(DateTimeOffset at) => at.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture);
 
-    /// <summary><see cref="FormatTimestamp(DateTimeOffset)"/> into <paramref name="destination"/> (24 chars); returns the length written.</summary>
-    public static int FormatTimestamp(DateTimeOffset at, Span<char> destination) =>
+    /// <summary>The length of <see cref="FormatTimestamp(DateTimeOffset)"/>'s text.</summary>
+    internal const int TimestampLength = 24;
+
+    /// <summary><see cref="FormatTimestamp(DateTimeOffset)"/> into <paramref name="destination"/>, without a string per event.</summary>
+    internal static ReadOnlySpan<char> FormatTimestamp(DateTimeOffset at, Span<char> destination) =>
         at.UtcDateTime.TryFormat(destination, out var written, TimestampFormat, CultureInfo.InvariantCulture)
-            ? written
-            : throw new ArgumentException("A timestamp needs 24 chars.", nameof(destination));
+            ? destination[..written]
+            : throw new ArgumentException($"A timestamp needs {TimestampLength} chars.", nameof(destination));
 }
 
 /// <summary>Writes a string that holds JSON as that JSON, and reads any JSON value back as its text.</summary>
@@ -82,8 +85,6 @@ public sealed class RawJsonConverter : JsonConverter<string>
 /// <summary>The contract's envelope: <c>{ seq, conversationId, runId, type, at, data }</c>.</summary>
 public sealed class EventEnvelopeJsonConverter : JsonConverter<EventEnvelope>
 {
-    private const int TimestampLength = 24;
-
     /// <inheritdoc />
     /// <remarks>
     /// One pass: the data is read straight into its type when <c>type</c> came before it (as this service writes
@@ -176,8 +177,7 @@ public sealed class EventEnvelopeJsonConverter : JsonConverter<EventEnvelope>
         }
 
         writer.WriteString("type", value.Type);
-        Span<char> at = stackalloc char[TimestampLength];
-        writer.WriteString("at", at[..AgentJson.FormatTimestamp(value.At, at)]);
+        writer.WriteString("at", AgentJson.FormatTimestamp(value.At, stackalloc char[AgentJson.TimestampLength]));
         writer.WritePropertyName("data");
         // The JSON the store holds, written as it is: this service's own serializer made it.
         writer.WriteRawValue(value.DataJson, skipInputValidation: true);

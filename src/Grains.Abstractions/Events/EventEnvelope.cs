@@ -24,14 +24,7 @@ public sealed record EventEnvelope
     /// <param name="at">When it was appended (UTC, millisecond precision).</param>
     /// <param name="data">The event itself.</param>
     public EventEnvelope(long seq, string conversationId, string? runId, DateTimeOffset at, ConversationEvent data)
-    {
-        Seq = seq;
-        ConversationId = conversationId;
-        RunId = runId;
-        At = at;
-        Type = data.Type;
-        _data = data;
-    }
+        : this(seq, conversationId, runId, at, data.Type) => _data = data;
 
     /// <summary>An event as stored: its data stays JSON until something reads <see cref="Data"/>.</summary>
     /// <param name="seq">1, 2, 3, … per conversation.</param>
@@ -41,13 +34,15 @@ public sealed record EventEnvelope
     /// <param name="type">The contract's type name of the data.</param>
     /// <param name="dataJson">The data in the contract's JSON form, as <see cref="AgentJson.SerializeData"/> writes it.</param>
     public EventEnvelope(long seq, string conversationId, string? runId, DateTimeOffset at, string type, string dataJson)
+        : this(seq, conversationId, runId, at, type) => _dataJson = dataJson;
+
+    private EventEnvelope(long seq, string conversationId, string? runId, DateTimeOffset at, string type)
     {
         Seq = seq;
         ConversationId = conversationId;
         RunId = runId;
         At = at;
         Type = type;
-        _dataJson = dataJson;
     }
 
     /// <summary>1, 2, 3, … per conversation: gapless, never reused, never reordered.</summary>
@@ -84,7 +79,7 @@ public sealed record EventEnvelope
 
 /// <summary>What Orleans carries of an <see cref="EventEnvelope"/>: the fields and the data's JSON, never a second form.</summary>
 [GenerateSerializer, Alias("agents.EventEnvelope.Wire")]
-public struct EventEnvelopeSurrogate
+internal struct EventEnvelopeSurrogate
 {
     /// <summary><see cref="EventEnvelope.Seq"/>.</summary>
     [Id(0)] public long Seq;
@@ -107,7 +102,7 @@ public struct EventEnvelopeSurrogate
 
 /// <summary>Converts an <see cref="EventEnvelope"/> to and from what Orleans carries of it.</summary>
 [RegisterConverter]
-public sealed class EventEnvelopeSurrogateConverter : IConverter<EventEnvelope, EventEnvelopeSurrogate>
+internal sealed class EventEnvelopeSurrogateConverter : IConverter<EventEnvelope, EventEnvelopeSurrogate>
 {
     /// <inheritdoc />
     public EventEnvelope ConvertFromSurrogate(in EventEnvelopeSurrogate surrogate) =>
